@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up (scripts/bootstrap.sh) and run every gate: ruff, mypy, the import contract, pytest.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k protocol).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh dev,bench
+V=.venv/bin
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "ruff (lint and format)"
+$V/ruff check .
+$V/ruff format --check .
+
+step "mypy (strict on shared/, the routing core, simulator, staffing and the desktop model)"
+$V/mypy shared cti_server agent_desktop bench
+
+step "import contract (cores import no I/O, Qt or pjsua2)"
+$V/lint-imports
+
+if [ -z "${OPENCC_TEST_PG_URL:-}" ] && command -v pg_isready >/dev/null 2>&1 \
+        && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    export OPENCC_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:5432/test"
+fi
+step "pytest${OPENCC_TEST_PG_URL:+ (PostgreSQL: $OPENCC_TEST_PG_URL)}"
+export QT_QPA_PLATFORM=offscreen
+# pytest exits 5 when it collected no tests: that fails this script like any other failure.
+$V/python -m pytest "$@"
