@@ -1,0 +1,305 @@
+"""The switch link: the switch (排队机) ↔ CTI server.
+
+The switch connects like any client (``hello`` with kind ``switch`` and a token) and
+then sends requests: route requests (tier look-up, flow, which agent), call events,
+agent SIP registrations, command results and, after a link outage, a report of the
+calls it handled on its own (R-IN-3). The server drives the switch with
+``switch.command`` events; each carries a ``command_id`` the switch answers with
+``switch.command_result``. Commands are sequenced events, so a command sent while the
+link was briefly down is replayed on resume; the switch executes a ``command_id`` at
+most once.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import msgspec
+
+from shared.protocol.base import (
+    AgentId,
+    CallId,
+    DtmfDigits,
+    Event,
+    FlowId,
+    Label,
+    Name,
+    PhoneNumber,
+    QueueId,
+    Request,
+    ResultBody,
+    Seconds,
+    SipUri,
+    SkillId,
+    Text,
+    TierId,
+    Timestamp,
+)
+from shared.protocol.call import ClearCause, Destination, Trajectory
+from shared.protocol.errors import ErrorCode
+from shared.protocol.supervisor import MonitorMode
+
+
+class RouteStage(enum.StrEnum):
+    ARRIVAL = "arrival"
+    """A new call arrived: who is the customer, which tier and flow."""
+    AGENT_NEEDED = "agent_needed"
+    """The flow hands the call to a human: which queue / agent (R-IVR-2)."""
+
+
+class LegRole(enum.StrEnum):
+    CALLER = "caller"
+    AGENT = "agent"
+    CONSULT = "consult"
+    SUPERVISOR = "supervisor"
+    EXTERNAL = "external"
+
+
+class SwitchCallEventKind(enum.StrEnum):
+    ARRIVED = "arrived"
+    IVR_NODE = "ivr_node"
+    DTMF = "dtmf"
+    MENU_CHOICE = "menu_choice"
+    QUEUE_ENTER = "queue_enter"
+    QUEUE_LEAVE = "queue_leave"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    BRIDGED = "bridged"
+    HELD = "held"
+    RETRIEVED = "retrieved"
+    TRANSFERRED = "transferred"
+    CONFERENCED = "conferenced"
+    RECORDING_STARTED = "recording_started"
+    RECORDING_STOPPED = "recording_stopped"
+    RELEASED = "released"
+    FAILED = "failed"
+
+
+class FallbackOutcome(enum.StrEnum):
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    FAILED = "failed"
+    IN_PROGRESS = "in_progress"
+
+
+# --- route request / response ---------------------------------------------------
+
+
+class RoutedAgent(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: AgentId
+    sip_contact: SipUri
+
+
+class RouteResponse(ResultBody, frozen=True, kw_only=True, tag="switch.route_response"):
+    """The server's routing answer (body of the ``result`` of ``switch.route_request``).
+
+    At ``arrival``: customer, tier, blacklist and the flow to run. At ``agent_needed``:
+    the queue, and the agent when one is free now (otherwise the switch queues the
+    call and a later ``switch.command`` offers it).
+    """
+
+    customer_id: Name | None = None
+    tier: TierId | None = None
+    blacklisted: bool = False
+    flow_id: FlowId | None = None
+    flow_version: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+    skip_ivr: bool = False
+    queue_id: QueueId | None = None
+    skill: SkillId | None = None
+    priority: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
+    agent: RoutedAgent | None = None
+    explanation: Text | None = None
+
+
+class SwitchRouteRequest(Request, frozen=True, kw_only=True, tag="switch.route_request"):
+    result_type = RouteResponse
+
+    call_id: CallId
+    stage: RouteStage
+    caller: PhoneNumber | None = None
+    called: PhoneNumber | None = None
+    trunk: Name | None = None
+    business_selection: Name | None = None
+    tier: TierId | None = None
+    queue_id: QueueId | None = None
+    trajectory: Trajectory = ()
+
+
+# --- reports from the switch ----------------------------------------------------
+
+
+class SwitchCallEvent(Request, frozen=True, kw_only=True, tag="switch.call_event"):
+    """Something happened to one leg of a call; ``at`` is the switch's clock."""
+
+    call_id: CallId
+    kind: SwitchCallEventKind
+    leg: LegRole = LegRole.CALLER
+    at: Timestamp
+    agent_id: AgentId | None = None
+    node: Name | None = None
+    queue_id: QueueId | None = None
+    dtmf: DtmfDigits | None = None
+    cause: ClearCause | None = None
+    detail: Text | None = None
+
+
+class SwitchRegistration(Request, frozen=True, kw_only=True, tag="switch.registration"):
+    """An agent softphone registered (``registered``) or its registration ended."""
+
+    sip_user: Name
+    registered: bool
+    contact: SipUri | None = None
+    expires_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400 * 7)] = 0
+    user_agent: Label | None = None
+
+
+class SwitchCommandResult(Request, frozen=True, kw_only=True, tag="switch.command_result"):
+    """The switch's answer to one ``switch.command``."""
+
+    command_id: Name
+    ok: bool
+    code: ErrorCode | None = None
+    message: Text | None = None
+
+
+class FallbackCall(msgspec.Struct, frozen=True, kw_only=True):
+    """One call the switch distributed by itself while the CTI link was down."""
+
+    call_id: CallId
+    outcome: FallbackOutcome
+    arrived_at: Timestamp
+    caller: PhoneNumber | None = None
+    called: PhoneNumber | None = None
+    queue_id: QueueId | None = None
+    agent_id: AgentId | None = None
+    offered_at: Timestamp | None = None
+    answered_at: Timestamp | None = None
+    released_at: Timestamp | None = None
+    trajectory: Trajectory = ()
+
+
+class SwitchFallbackReport(Request, frozen=True, kw_only=True, tag="switch.fallback_report"):
+    """Calls handled during a link outage; long outages are split into several parts."""
+
+    link_down_at: Timestamp
+    link_up_at: Timestamp
+    part: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
+    last_part: bool = True
+    calls: Annotated[tuple[FallbackCall, ...], msgspec.Meta(max_length=500)] = ()
+
+
+# --- commands (server → switch) -------------------------------------------------
+
+
+class _Action(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    pass
+
+
+class OfferToAgent(_Action, frozen=True, kw_only=True, tag="offer_to_agent"):
+    """Ring the agent's softphone for this call."""
+
+    agent_id: AgentId
+    sip_contact: SipUri
+    ring_timeout_seconds: Seconds = 20.0
+    caller_display: Label | None = None
+
+
+class Bridge(_Action, frozen=True, kw_only=True, tag="bridge"):
+    """Connect the caller leg with the agent leg that answered."""
+
+    agent_id: AgentId
+
+
+class Play(_Action, frozen=True, kw_only=True, tag="play"):
+    prompt: Name
+    loop: bool = False
+    interruptible: bool = True
+
+
+class TransferCall(_Action, frozen=True, kw_only=True, tag="transfer"):
+    destination: Destination
+    agent_sip_contact: SipUri | None = None
+    """Resolved contact when ``destination`` is an agent."""
+
+
+class Hangup(_Action, frozen=True, kw_only=True, tag="hangup"):
+    leg: LegRole = LegRole.CALLER
+    cause: ClearCause = ClearCause.NORMAL
+
+
+class Hold(_Action, frozen=True, kw_only=True, tag="hold"):
+    agent_id: AgentId
+
+
+class Unhold(_Action, frozen=True, kw_only=True, tag="unhold"):
+    agent_id: AgentId
+
+
+class RecordStart(_Action, frozen=True, kw_only=True, tag="record_start"):
+    recording_id: Name
+
+
+class RecordStop(_Action, frozen=True, kw_only=True, tag="record_stop"):
+    recording_id: Name
+
+
+class Monitor(_Action, frozen=True, kw_only=True, tag="monitor"):
+    """Connect a supervisor to ``agent_id``'s call (or change the mode of a running monitor)."""
+
+    monitor_id: Name
+    agent_id: AgentId
+    supervisor_id: AgentId
+    supervisor_contact: SipUri
+    mode: MonitorMode
+
+
+class MonitorStop(_Action, frozen=True, kw_only=True, tag="monitor_stop"):
+    monitor_id: Name
+
+
+class Conference(_Action, frozen=True, kw_only=True, tag="conference"):
+    """Join ``call_id`` and ``consult_call_id`` into one conference."""
+
+    consult_call_id: CallId
+
+
+class SendDtmf(_Action, frozen=True, kw_only=True, tag="send_dtmf"):
+    digits: DtmfDigits
+    leg: LegRole = LegRole.CALLER
+
+
+SwitchAction = (
+    OfferToAgent
+    | Bridge
+    | Play
+    | TransferCall
+    | Hangup
+    | Hold
+    | Unhold
+    | RecordStart
+    | RecordStop
+    | Monitor
+    | MonitorStop
+    | Conference
+    | SendDtmf
+)
+"""What a ``switch.command`` asks the switch to do (tagged by ``kind``)."""
+
+
+class SwitchCommand(Event, frozen=True, kw_only=True, tag="switch.command"):
+    command_id: Name
+    call_id: CallId
+    action: SwitchAction
+    expires_at: Timestamp | None = None
+    """After this server time the switch drops the command (e.g. replayed too late)."""
+
+
+SwitchRequest = (
+    SwitchRouteRequest
+    | SwitchCallEvent
+    | SwitchRegistration
+    | SwitchCommandResult
+    | SwitchFallbackReport
+)
+SwitchEvent = SwitchCommand
