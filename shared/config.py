@@ -9,7 +9,9 @@ Layers, lowest first (a later layer wins key by key):
 3. the per-user file (``user_config_dir/opencc.toml``), or instead of both
    files the one named by ``--config`` or ``OPENCC_CONFIG``;
 4. environment variables ``OPENCC_<SECTION>__<KEY>`` (e.g.
-   ``OPENCC_SERVER__WS_PORT=9000``);
+   ``OPENCC_SERVER__WS_PORT=9000``); other ``OPENCC_`` variables that do not
+   start with a section name (``OPENCC_PYTHON``, ``OPENCC_TEST_PG_URL``) are
+   not settings and are left alone;
 5. command-line ``--set section.key=value`` (repeatable).
 
 Every value remembers which layer gave it, and :func:`render` prints the
@@ -229,7 +231,11 @@ def load_settings(
             continue
         section, sep, key = name[len(ENV_PREFIX) :].lower().partition("__")
         if not sep:
-            raise ConfigError(f"env {name}", name, f"expected {ENV_PREFIX}<SECTION>__<KEY>")
+            # Not a setting (OPENCC_PYTHON, OPENCC_TEST_PG_URL …) unless it looks like a
+            # mistyped one (OPENCC_SERVER_WS_PORT): that is an error, not silence.
+            if section.split("_", 1)[0] in SECTIONS:
+                raise ConfigError(f"env {name}", name, f"expected {ENV_PREFIX}<SECTION>__<KEY>")
+            continue
         _check_key(f"env {name}", section, key)
         put(section, key, env[name], f"env {name}")
 

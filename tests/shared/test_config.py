@@ -88,9 +88,9 @@ def test_environment_strings_are_converted_to_typed_values(tmp_path: Path) -> No
             "server.ws_port",
         ),
         (
-            {"env": {"OPENCC_SERVERWS_PORT": "1"}},
-            "env OPENCC_SERVERWS_PORT",
-            "OPENCC_SERVERWS_PORT",
+            {"env": {"OPENCC_SERVER_WS_PORT": "1"}},
+            "env OPENCC_SERVER_WS_PORT",
+            "OPENCC_SERVER_WS_PORT",
         ),
         ({"overrides": ("log.level=LOUD",)}, "--set log.level", "log.level"),
         ({"overrides": ("loglevel",)}, "--set loglevel", "loglevel"),
@@ -102,6 +102,14 @@ def test_bad_configuration_names_its_layer_and_key(tmp_path: Path, kwargs, sourc
     assert info.value.source.startswith(source)
     assert info.value.key == key
     assert key in str(info.value)
+
+
+def test_other_opencc_variables_are_not_settings(tmp_path: Path) -> None:
+    loaded = _load(
+        tmp_path,
+        env={"OPENCC_TEST_PG_URL": "postgresql://x", "OPENCC_PYTHON": "/usr/bin/python3.12"},
+    )
+    assert loaded.settings.server.ws_port == 8765
 
 
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
