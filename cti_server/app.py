@@ -1,0 +1,264 @@
+"""Composition root of the CTI server: store, routing engine, domain, WebSocket transport.
+
+::
+
+    app = CtiApp(settings, db=make_engine(url))
+    await app.start(port=0)          # tests: a free port, see app.port
+    ...
+    await app.stop()
+
+``run_server(settings)`` is what ``python -m cti_server`` runs: migrate, optionally
+seed the demo, start, and run until SIGINT/SIGTERM.
+
+The HTTP side (REST admin, health, metrics; ``cti_server.http``) plugs in through
+``http_app_factory``: a callable taking the started :class:`CtiApp` and returning an
+object with ``async start()`` / ``async stop()`` (:class:`HttpSide`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+
+from cti_server.domain import (
+    ContactCentre,
+    DomainConfig,
+    DomainHooks,
+    Persistence,
+    StoreAuthenticator,
+    build_engine,
+    build_router,
+)
+from cti_server.http import HealthCheck, HttpService, MetricSource, create_app
+from cti_server.store import ConfigStore, make_engine, seed_demo, session_factory, upgrade
+from cti_server.store import auth as store_auth
+from cti_server.store.models import Agent
+from cti_server.ws import CtiServer, TransportConfig
+from shared.clock import Clock, SystemClock
+from shared.config import Settings
+
+log = logging.getLogger("cti_server.app")
+
+
+class HttpSide(Protocol):
+    """What the HTTP app factory returns (REST admin, health, metrics)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+type HttpAppFactory = Callable[[CtiApp], HttpSide]
+
+
+class CtiApp:
+    """The assembled CTI server; start/stop it in tests with ``port=0``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: sa.Engine,
+        domain: DomainConfig | None = None,
+        transport: TransportConfig | None = None,
+        hasher: PasswordHasher = store_auth.DEFAULT_HASHER,
+        tool_tokens: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        http_app_factory: HttpAppFactory | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.domain = domain if domain is not None else DomainConfig()
+        self.transport = (
+            transport if transport is not None else TransportConfig.from_settings(settings.server)
+        )
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.store = Persistence(db)
+        self.authenticator = StoreAuthenticator(
+            db, switch_token=settings.server.switch_token, tool_tokens=tool_tokens, hasher=hasher
+        )
+        self.http_app_factory = http_app_factory
+        self.http: HttpSide | None = None
+        self._centre: ContactCentre | None = None
+        self._server: CtiServer | None = None
+
+    @property
+    def centre(self) -> ContactCentre:
+        if self._centre is None:
+            raise RuntimeError("the CTI app is not started")
+        return self._centre
+
+    @property
+    def server(self) -> CtiServer:
+        if self._server is None:
+            raise RuntimeError("the CTI app is not started")
+        return self._server
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        host = self.settings.server.host
+        return f"ws://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}"
+
+    async def start(self, *, host: str | None = None, port: int | None = None) -> None:
+        """Load the routing configuration, build the domain and listen."""
+        if self._server is not None:
+            raise RuntimeError("already started")
+        config = await self.store.routing_config()
+        engine = build_engine(config, self.domain)
+        centre = ContactCentre(engine, self.store, config, domain=self.domain, clock=self.clock)
+        server = CtiServer(
+            build_router(centre),
+            self.authenticator,
+            config=self.transport,
+            hooks=DomainHooks(centre),
+            clock=self.clock,
+        )
+        await server.start(
+            host if host is not None else self.settings.server.host,
+            port if port is not None else self.settings.server.ws_port,
+        )
+        self._centre, self._server = centre, server
+        centre.start()
+        log.info(
+            "CTI server ready: %d agents, %d queues, %d tiers",
+            len(config.agents),
+            len(config.queues),
+            len(config.tiers),
+        )
+        if self.http_app_factory is not None:
+            self.http = self.http_app_factory(self)
+            await self.http.start()
+            http_port = getattr(self.http, "port", None)
+            if http_port:
+                log.info("HTTP side ready: REST /api/v1, /health, /metrics on port %s", http_port)
+
+    async def stop(self) -> None:
+        """Tell the desktops, stop the HTTP side, close every connection, stop timers."""
+        server, centre = self._server, self._centre
+        if server is None or centre is None:
+            return
+        centre.shutdown_notice()
+        if self.http is not None:
+            with contextlib.suppress(Exception):
+                await self.http.stop()
+            self.http = None
+        await server.stop()
+        await centre.stop()
+        self._server = None
+        log.info("CTI server stopped")
+
+
+def default_http_side(app: CtiApp) -> HttpService:
+    """The REST admin API, health and metrics on ``server.http_port``, sharing the
+    database and the live tier cache with the WebSocket side."""
+    settings = app.settings
+    directory = app.store.directory  # imports and edits must clear the cache routing reads
+    config_store = ConfigStore(app.db, tier_directory=directory)
+
+    def centre_figures() -> dict[str, int]:
+        centre = app.centre
+        by_state: dict[str, int] = {}
+        for agent_id in centre.agents:
+            state = centre.engine.agent_state(agent_id)
+            by_state[state] = by_state.get(state, 0) + 1
+        return {
+            "calls_active": len(centre.calls),
+            "switch_links": len(centre.switches.switch_ids),
+            **{f"agents_{state}": n for state, n in sorted(by_state.items())},
+        }
+
+    http = create_app(
+        config_store=config_store,
+        tier_directory=directory,
+        db_engine=app.db,
+        metrics_sources=[
+            MetricSource(
+                app.server.stats.as_dict,
+                prefix="ws",
+                counters=frozenset({"connections_total", "frames_in", "frames_out"}),
+                help="WebSocket CTI transport",
+            ),
+            MetricSource(centre_figures, prefix="cti", help="agents, calls and switch links"),
+        ],
+        health_checks=[
+            HealthCheck("ws_server", lambda: app.server.port > 0, critical=True),
+            HealthCheck(
+                "switch_links", lambda: bool(app.centre.switches.switch_ids), critical=False
+            ),
+        ],
+        import_dir=Path(settings.paths.data_dir) / "imports",
+    )
+    host = settings.server.host
+    return HttpService(http, host, settings.server.http_port)
+
+
+def _database_is_empty(db: sa.Engine) -> bool:
+    with session_factory(db)() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Agent)) == 0
+
+
+async def run_server(
+    settings: Settings,
+    *,
+    ready: asyncio.Event | None = None,
+    http_app_factory: HttpAppFactory | None = default_http_side,
+    demo: bool = False,
+    seed_if_empty: bool = False,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Migrate the database, seed the demo when asked, serve until SIGINT/SIGTERM or
+    ``stop`` is set. ``demo`` seeds the demo contact centre (idempotent);
+    ``seed_if_empty`` seeds it only when the database has no agents."""
+    db = make_engine(settings.database.url, echo=settings.database.echo)
+    try:
+        await asyncio.to_thread(upgrade, db)
+        if demo or (seed_if_empty and await asyncio.to_thread(_database_is_empty, db)):
+            report = await asyncio.to_thread(seed_demo, db)
+            log.info("demo data seeded: %s", report.created or "already present")
+        app = CtiApp(settings, db=db, http_app_factory=http_app_factory)
+        stop_event = stop if stop is not None else asyncio.Event()
+        installed = _install_signals(stop_event)
+        try:
+            await app.start()
+            if ready is not None:
+                ready.set()
+            await stop_event.wait()
+            log.info("stopping")
+        finally:
+            await app.stop()
+            _remove_signals(installed)
+    finally:
+        db.dispose()
+
+
+def _install_signals(stop_event: asyncio.Event) -> list[signal.Signals]:
+    """SIGINT/SIGTERM set ``stop_event``; platforms without ``add_signal_handler`` rely on
+    KeyboardInterrupt instead."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop_event.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        installed.append(sig)
+    return installed
+
+
+def _remove_signals(installed: list[signal.Signals]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in installed:
+        with contextlib.suppress(Exception):
+            loop.remove_signal_handler(sig)

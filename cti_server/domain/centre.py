@@ -1,0 +1,1560 @@
+"""The contact-centre domain: agents, calls, the switch link and the routing engine.
+
+:class:`ContactCentre` is a plain object (no sockets): it takes the routing engine,
+the store facade and a clock, binds agents and switches to transport ``Session``
+objects and pushes protocol events to them. Request handlers (``handlers.py``) and
+session hooks (``hooks.py``) are thin layers over its methods.
+
+Ordering and durability. Engine calls are synchronous and change state at once; the
+actions they return are executed by :meth:`ContactCentre.run` one batch at a time
+(an ``asyncio.Lock``, FIFO), in the order the engine produced them. Executing an
+action first writes what it reports to the database (a worker thread; committed when
+the await returns), then pushes events. A switch request is answered only after its
+batch has run, so everything it reports is durable before it is acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cti_server.routing import (
+    Action,
+    AgentGroupSpec,
+    AgentSpec,
+    AgentStateChanged,
+    Calendar,
+    CallbackRequested,
+    CallSpec,
+    LeftQueue,
+    Offer,
+    Overflowed,
+    OverflowRule,
+    Queued,
+    QueueSpec,
+    RoutingEngine,
+    RoutingError,
+    TierSpec,
+    Widened,
+)
+from cti_server.routing import AgentState as EngineState
+from cti_server.routing import CallState as EngineCallState
+from cti_server.store import CallEventKind, RoutingConfig
+from cti_server.ws import DomainError, Session
+from shared.clock import Clock
+from shared.log import log_context
+from shared.protocol.agent import (
+    AgentLoggedOff,
+    AgentLoggedOn,
+    AgentNotReady,
+    AgentReady,
+    AgentReserved,
+    AgentSnapshot,
+    AgentState,
+    AgentWorkNotReady,
+    LogoffReason,
+)
+from shared.protocol.base import Event
+from shared.protocol.call import (
+    AgentDestination,
+    CallConferenced,
+    CallConnectionCleared,
+    CallDelivered,
+    CallDiverted,
+    CallEstablished,
+    CallHeld,
+    CallRetrieved,
+    CallSnapshot,
+    CallState,
+    CallTransferred,
+    ClearCause,
+    Destination,
+    DivertReason,
+    IvrDestination,
+    Party,
+    PartyRole,
+    QueueDestination,
+    TrajectoryKind,
+)
+from shared.protocol.errors import ErrorCode
+from shared.protocol.handshake import Snapshot
+from shared.protocol.supervisor import (
+    AgentCounts,
+    ServiceLevel,
+    SupervisorAgentStatus,
+    SupervisorQueueStats,
+    SupervisorTierStats,
+)
+from shared.protocol.switch import (
+    Bridge,
+    FallbackOutcome,
+    Hangup,
+    Hold,
+    LegRole,
+    OfferToAgent,
+    RoutedAgent,
+    RouteResponse,
+    RouteStage,
+    SendDtmf,
+    SwitchAction,
+    SwitchCallEvent,
+    SwitchCallEventKind,
+    SwitchCommandResult,
+    SwitchFallbackReport,
+    SwitchRouteRequest,
+    TransferCall,
+    Unhold,
+)
+
+from .config import (
+    ACW_REASON,
+    DISCONNECTED_REASON,
+    FORCED_REASON,
+    OFFER_FAILED_REASON,
+    UNREGISTERED_REASON,
+    DomainConfig,
+)
+from .errors import engine_errors, invalid_state
+from .model import AgentRecord, CallRecord, wire_state
+from .persistence import Persistence
+from .supervisor import SlCounter, SupervisorFeed
+from .switchlink import SwitchLink
+from .timers import EngineTimer
+
+log = logging.getLogger("cti_server.domain")
+
+_SNAPSHOT_CALLS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """Why a batch of actions happened (how agent events are worded)."""
+
+    agent_id: str | None = None
+    logoff_reason: LogoffReason = LogoffReason.USER
+    reason_code: str | None = None
+    forced_by: str | None = None
+    notified: bool = False
+    """The logged-off event was already pushed (takeover): do not push it again."""
+
+
+def build_engine(config: RoutingConfig, domain: DomainConfig) -> RoutingEngine:
+    """A routing engine loaded with the store's routing configuration (active agents only)."""
+    engine = RoutingEngine(domain.engine)
+    for tier in config.tiers.values():
+        engine.add_tier(
+            TierSpec(
+                tier_id=tier.tier_id,
+                sl_seconds=tier.sl_seconds,
+                sl_target=tier.sl_target,
+                priority_weight=tier.priority_weight,
+            )
+        )
+    for group in config.groups.values():
+        engine.add_agent_group(
+            AgentGroupSpec(group_id=group.group_id, tiers=frozenset(group.tiers))
+        )
+    for queue in config.queues.values():
+        calendar = None
+        if queue.calendar_id is not None and queue.calendar_id in config.calendars:
+            cal = config.calendars[queue.calendar_id]
+            weekly: dict[int | str, Iterable[tuple[str, str]]] = {}
+            weekly.update(cal.weekly)
+            calendar = Calendar(
+                tz=cal.tz, weekly=weekly, holidays=cal.holidays, open_days=cal.open_days
+            )
+        engine.add_queue(
+            QueueSpec(
+                queue_id=queue.queue_id,
+                skill=queue.skill,
+                max_level=queue.max_level,
+                overflow=tuple(
+                    OverflowRule(
+                        after=r.after,
+                        widen_to_level=r.widen_to_level,
+                        add_groups=r.add_groups,
+                        add_queues=r.add_queues,
+                    )
+                    for r in queue.overflow
+                ),
+                max_wait=queue.max_wait,
+                max_wait_action=queue.max_wait_action,
+                calendar=calendar,
+                acw_seconds=queue.acw_seconds,
+            )
+        )
+    for agent in config.agents.values():
+        if agent.active:
+            engine.add_agent(
+                AgentSpec(
+                    agent_id=agent.agent_id,
+                    skills=dict(agent.skills),
+                    groups=agent.groups,
+                    order_key=agent.order_key,
+                )
+            )
+    return engine
+
+
+def _label(text: str | None) -> str | None:
+    return text[:128] if text else None
+
+
+class ContactCentre:
+    """Agent sessions, calls, switches and supervision over one routing engine."""
+
+    def __init__(
+        self,
+        engine: RoutingEngine,
+        store: Persistence,
+        config: RoutingConfig,
+        *,
+        domain: DomainConfig | None = None,
+        clock: Clock,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.config = config
+        self.domain = domain if domain is not None else DomainConfig()
+        self.clock = clock
+        self.switches = SwitchLink(clock, command_ttl=self.domain.command_ttl)
+        self.feed = SupervisorFeed(self)
+        self.timer = EngineTimer(engine, clock, self._timer_actions)
+        self.calls: dict[str, CallRecord] = {}
+        self.reasons = {r.reason_id: r.label for r in config.reason_codes.values() if r.active}
+        self.agents: dict[str, AgentRecord] = {}
+        for agent in config.agents.values():
+            if not agent.active:
+                continue
+            skills = dict(agent.skills)
+            queues = tuple(q.queue_id for q in config.queues.values() if q.skill in skills)
+            self.agents[agent.agent_id] = AgentRecord(
+                agent.agent_id, agent.name, str(agent.role), skills, queues, since=clock.wall()
+            )
+        window = self.domain.engine.sl_window
+        self._queue_sl = {q: SlCounter(window) for q in config.queues}
+        self._tier_sl = {t: SlCounter(window) for t in config.tiers}
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+
+    # ==================================================================== plumbing
+
+    def now(self) -> float:
+        return self.clock.monotonic()
+
+    def call_engine(self, fn: Callable[..., list[Action]], *args: Any) -> list[Action]:
+        """Every engine event goes through here: errors mapped, the timer rescheduled."""
+        try:
+            with engine_errors():
+                return fn(*args)
+        finally:
+            self.timer.reschedule()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coro`` in the background (cancelled by :meth:`stop`; errors logged)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background domain task failed", exc_info=task.exception())
+
+    def start(self) -> None:
+        """Start the supervisor ticker (call inside the event loop)."""
+        if self._ticker is None:
+            self._ticker = self.spawn(self._tick_supervisors())
+        self.timer.reschedule()
+
+    async def stop(self) -> None:
+        self.timer.stop()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._ticker = None
+
+    async def _tick_supervisors(self) -> None:
+        while True:
+            await asyncio.sleep(self.domain.supervisor_interval)
+            try:
+                self.feed.tick()
+            except Exception:
+                log.exception("supervisor statistics failed")
+
+    def _timer_actions(self, actions: list[Action]) -> None:
+        self.spawn(self.run(actions))
+
+    async def run(
+        self,
+        actions: Iterable[Action],
+        *,
+        ctx: Ctx | None = None,
+        first: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Execute a batch: ``first`` (writes and pushes of the event itself), then each
+        action in order (and the actions those produce), under the batch lock."""
+        async with self._lock:
+            if first is not None:
+                await first()
+            base = ctx or Ctx()
+            queue: deque[tuple[Action, Ctx]] = deque((a, base) for a in actions)
+            while queue:
+                action, context = queue.popleft()
+                try:
+                    more, more_ctx = await self._apply(action, context)
+                except Exception:
+                    log.exception("executing %r failed", action)
+                    continue
+                queue.extend((a, more_ctx) for a in more)
+
+    # ==================================================================== actions
+
+    async def _apply(self, action: Action, ctx: Ctx) -> tuple[list[Action], Ctx]:
+        """Execute one action; returns the actions it caused and their context."""
+        if isinstance(action, AgentStateChanged):
+            return await self._agent_changed(action, ctx)
+        if isinstance(action, Offer):
+            return await self._offer(action), ctx
+        await self._apply_call(action)
+        return [], ctx
+
+    async def _apply_call(self, action: Action) -> None:
+        if isinstance(action, Queued):
+            call = self.calls.get(action.call_id)
+            if call is not None:
+                call.queued = True
+                await self._record(call, CallEventKind.ROUTED, action.explanation.to_dict())
+                call.explanation = action.explanation.detail or action.explanation.rule
+            return
+        if isinstance(action, Overflowed):
+            call = self.calls.get(action.call_id)
+            if call is not None:
+                await self._record(
+                    call,
+                    CallEventKind.OVERFLOWED,
+                    {
+                        "queue_id": action.from_queue,
+                        "to_queue": action.to_queue,
+                        "rule": action.explanation.rule,
+                    },
+                )
+                call.queue_id = action.to_queue
+                call.step(self.clock.wall(), TrajectoryKind.OVERFLOW, action.to_queue)
+            return
+        if isinstance(action, CallbackRequested):
+            call = self.calls.get(action.call_id)
+            if call is not None:
+                await self._record(call, CallEventKind.ROUTED, action.explanation.to_dict())
+            return
+        if isinstance(action, LeftQueue):
+            call = self.calls.get(action.call_id)
+            if call is not None:
+                await self._record(call, CallEventKind.ROUTED, action.explanation.to_dict())
+                call.queued = False
+                flow = call.flow_id or self.domain.default_flow
+                self._send(call, TransferCall(destination=IvrDestination(flow_id=flow)))
+            return
+        if isinstance(action, Widened):
+            log.debug("call %s widened to stage %d", action.call_id, action.stage)
+            return
+        return
+
+    async def _agent_changed(self, action: AgentStateChanged, ctx: Ctx) -> tuple[list[Action], Ctx]:
+        rec = self.agents.get(action.agent_id)
+        if rec is None:
+            return [], ctx
+        wall = self.clock.wall()
+        previous = rec.state
+        new = wire_state(action.state, action.reason)
+        if (
+            previous is AgentState.WORK_NOT_READY
+            and new is not AgentState.WORK_NOT_READY
+            and rec.acw_call is not None
+        ):
+            call_id, rec.acw_call = rec.acw_call, None
+            await self._store_event(call_id, CallEventKind.ACW_ENDED, {"agent_id": rec.agent_id})
+        mine = ctx.agent_id == rec.agent_id
+        forced_by = ctx.forced_by if mine else None
+        rec.state, rec.since = new, wall
+        rec.reason = action.reason if new is AgentState.NOT_READY else None
+        if new is not AgentState.WORK_NOT_READY:
+            rec.acw_deadline = None
+        if new in (AgentState.READY, AgentState.NOT_READY, AgentState.LOGGED_OFF):
+            rec.call_id = None
+        event: Event | None = None
+        match new:
+            case AgentState.LOGGED_OFF:
+                if not (mine and ctx.notified):
+                    event = AgentLoggedOff(
+                        agent_id=rec.agent_id,
+                        reason=ctx.logoff_reason if mine else LogoffReason.USER,
+                        reason_code=ctx.reason_code if mine else None,
+                        forced_by=forced_by,
+                    )
+            case AgentState.NOT_READY:
+                reason = action.reason or "not_ready"
+                event = AgentNotReady(
+                    agent_id=rec.agent_id,
+                    reason_code=reason,
+                    reason_label=_label(self.reasons.get(reason)),
+                    forced_by=forced_by,
+                )
+            case AgentState.READY:
+                event = AgentReady(agent_id=rec.agent_id)
+            case AgentState.WORK_NOT_READY:
+                event = AgentWorkNotReady(
+                    agent_id=rec.agent_id, call_id=rec.acw_call, deadline=rec.acw_deadline
+                )
+            case _:
+                event = None  # reserved: agent.reserved follows with the offer; busy: call events
+        if event is not None and rec.session is not None:
+            rec.session.push(event)
+        if new is AgentState.LOGGED_OFF:
+            rec.session = None
+            rec.disconnected = False
+            rec.logoff_pending = None
+        self.feed.agent_changed(self._status(rec))
+        # a pending logoff (grace expired or forced during a call) happens at the first chance
+        if rec.logoff_pending is not None and new in (
+            AgentState.NOT_READY,
+            AgentState.WORK_NOT_READY,
+            AgentState.READY,
+        ):
+            reason, by = rec.logoff_pending, rec.logoff_forced_by
+            if self.engine.agent_state(rec.agent_id) in (
+                EngineState.NOT_READY,
+                EngineState.ACW,
+                EngineState.READY,
+            ):
+                rec.logoff_pending = None
+                more = self.call_engine(self.engine.agent_logout, rec.agent_id, self.now())
+                return more, Ctx(agent_id=rec.agent_id, logoff_reason=reason, forced_by=by)
+        return [], ctx
+
+    async def _offer(self, action: Offer) -> list[Action]:
+        call = self.calls.get(action.call_id)
+        rec = self.agents.get(action.agent_id)
+        if call is None or rec is None:
+            log.error("offer for unknown call/agent %s/%s", action.call_id, action.agent_id)
+            return []
+        contact = self.switches.contact(rec.extension or rec.agent_id)
+        if contact is None:
+            log.warning(
+                "agent %s has no registered softphone: offer of %s withdrawn",
+                rec.agent_id,
+                call.call_id,
+            )
+            await self._record(
+                call, CallEventKind.RONA, {"agent_id": rec.agent_id, "reason": UNREGISTERED_REASON}
+            )
+            return self.call_engine(
+                self.engine.offer_failed,
+                call.call_id,
+                rec.agent_id,
+                self.now(),
+                UNREGISTERED_REASON,
+            )
+        wall = self.clock.wall()
+        explanation = action.explanation
+        try:
+            await self._record(call, CallEventKind.ROUTED, explanation.to_dict())
+            await self._record(call, CallEventKind.OFFERED, {"agent_id": rec.agent_id})
+        except Exception:  # the offer is decided: never leave the agent silently reserved
+            log.exception("could not record the offer of %s to %s", call.call_id, rec.agent_id)
+        call.explanation = explanation.detail or explanation.rule
+        call.agent_id = rec.agent_id
+        call.state, call.state_since = CallState.OFFERED, wall
+        call.step(wall, TrajectoryKind.OFFER, rec.agent_id)
+        rec.call_id = call.call_id
+        rec.state, rec.since, rec.reason = AgentState.RESERVED, wall, None
+        if rec.session is not None:
+            rec.session.push(
+                AgentReserved(
+                    agent_id=rec.agent_id,
+                    call_id=call.call_id,
+                    expires_at=wall + self.domain.ring_timeout,
+                )
+            )
+            rec.session.push(self._delivered(call, rec))
+        self.feed.agent_changed(self._status(rec))
+        if call.route_waiting:
+            call.route_offer = (rec.agent_id, contact)
+        else:
+            try:
+                self._send(
+                    call,
+                    OfferToAgent(
+                        agent_id=rec.agent_id,
+                        sip_contact=contact,
+                        ring_timeout_seconds=self.domain.ring_timeout,
+                        caller_display=_label(call.customer_name or call.caller),
+                    ),
+                )
+            except DomainError:
+                log.warning("switch %s is away: offer %s stays pending", call.switch_id, call)
+        return []
+
+    def _delivered(self, call: CallRecord, rec: AgentRecord) -> CallDelivered:
+        return CallDelivered(
+            call_id=call.call_id,
+            agent_id=rec.agent_id,
+            caller=call.caller,
+            called=call.called,
+            tier=call.tier,
+            queue_id=call.queue_id,
+            skill=call.skill,
+            business_selection=call.business_selection,
+            customer_ref=call.customer_id,
+            customer_name=_label(call.customer_name),
+            wait_seconds=max(0.0, self.clock.wall() - call.arrived_at),
+            ring_timeout_seconds=self.domain.ring_timeout,
+            trajectory=tuple(call.trajectory),
+        )
+
+    # ==================================================================== store helpers
+
+    async def _record(self, call: CallRecord, kind: CallEventKind, data: dict[str, Any]) -> None:
+        await self._store_event(call.call_id, kind, data)
+
+    async def _store_event(
+        self,
+        call_id: str,
+        kind: CallEventKind,
+        data: dict[str, Any],
+        *,
+        at: float | None = None,
+        event_key: str | None = None,
+    ) -> None:
+        with log_context(call=call_id):
+            await self.store.record(
+                call_id,
+                kind,
+                self.clock.wall() if at is None else at,
+                data,
+                event_key=event_key,
+            )
+
+    def _send(self, call: CallRecord, action: SwitchAction) -> str:
+        return self.switches.send(call.switch_id, call.call_id, action)
+
+    # ==================================================================== agents
+
+    def agent(self, agent_id: str) -> AgentRecord:
+        rec = self.agents.get(agent_id)
+        if rec is None:
+            raise DomainError(
+                ErrorCode.UNKNOWN_AGENT,
+                f"{agent_id} is not an active agent",
+                {"agent_id": agent_id},
+            )
+        return rec
+
+    def check_reason(self, reason: str, path: str = "$.reason_code") -> None:
+        if reason not in self.reasons:
+            raise DomainError(
+                ErrorCode.INVALID_FIELD,
+                f"`{reason}` is not a configured not-ready reason code",
+                {"path": path, "got": reason, "expected": ",".join(sorted(self.reasons))[:200]},
+            )
+
+    def _logged_on(self, rec: AgentRecord) -> None:
+        if self.engine.agent_state(rec.agent_id) == EngineState.LOGGED_OUT:
+            raise invalid_state(f"agent {rec.agent_id} is logged off", state="logged_off")
+
+    async def login(
+        self,
+        session: Session,
+        agent_id: str,
+        *,
+        extension: str | None,
+        ready: bool,
+        reason_code: str | None,
+    ) -> None:
+        rec = self.agent(agent_id)
+        if reason_code is not None:
+            self.check_reason(reason_code)
+        logged_on = AgentLoggedOn(
+            agent_id=rec.agent_id,
+            extension=extension or rec.extension or rec.agent_id,
+            display_name=_label(rec.name),
+            skills=rec.skill_levels,
+            queues=rec.queues,
+        )
+        if self.engine.agent_state(agent_id) != EngineState.LOGGED_OUT:
+            if rec.session is session:
+                raise invalid_state(f"agent {agent_id} is already logged on", state=rec.state)
+            # a new desktop (takeover or after the grace period) adopts the running agent
+            rec.session, rec.disconnected, rec.logoff_pending = session, False, None
+            if extension:
+                rec.extension = extension
+            session.push(logged_on)
+            self._push_current(rec)
+            return
+        rec.session, rec.disconnected, rec.logoff_pending = session, False, None
+        rec.extension = extension or rec.agent_id
+        now = self.now()
+        actions = self.call_engine(self.engine.agent_login, agent_id, now)
+        if ready:
+            actions += self.call_engine(self.engine.agent_ready, agent_id, now)
+        elif reason_code is not None:
+            actions += self.call_engine(self.engine.agent_not_ready, agent_id, reason_code, now)
+
+        async def first() -> None:
+            session.push(logged_on)
+
+        await self.run(actions, ctx=Ctx(agent_id=agent_id), first=first)
+
+    def _push_current(self, rec: AgentRecord) -> None:
+        """Re-announce the agent's state to its (new) desktop."""
+        if rec.session is None:
+            return
+        match rec.state:
+            case AgentState.READY:
+                rec.session.push(AgentReady(agent_id=rec.agent_id))
+            case AgentState.NOT_READY:
+                rec.session.push(
+                    AgentNotReady(agent_id=rec.agent_id, reason_code=rec.reason or "not_ready")
+                )
+            case AgentState.WORK_NOT_READY:
+                rec.session.push(
+                    AgentWorkNotReady(
+                        agent_id=rec.agent_id, call_id=rec.acw_call, deadline=rec.acw_deadline
+                    )
+                )
+            case AgentState.RESERVED | AgentState.BUSY:
+                call = self.calls.get(rec.call_id or "")
+                if call is not None:
+                    rec.session.push(self._delivered(call, rec))
+                    if call.state in (CallState.ESTABLISHED, CallState.HELD):
+                        rec.session.push(
+                            CallEstablished(call_id=call.call_id, agent_id=rec.agent_id)
+                        )
+                    if call.state is CallState.HELD:
+                        rec.session.push(CallHeld(call_id=call.call_id, agent_id=rec.agent_id))
+            case _:
+                pass
+
+    async def set_ready(self, agent_id: str, *, forced_by: str | None = None) -> None:
+        rec = self.agent(agent_id)
+        self._logged_on(rec)
+        actions = self.call_engine(self.engine.agent_ready, agent_id, self.now())
+        await self.run(actions, ctx=Ctx(agent_id=agent_id, forced_by=forced_by))
+
+    async def set_not_ready(
+        self, agent_id: str, reason: str, *, forced_by: str | None = None, check: bool = True
+    ) -> None:
+        rec = self.agent(agent_id)
+        if check:
+            self.check_reason(reason)
+        self._logged_on(rec)
+        actions = self.call_engine(self.engine.agent_not_ready, agent_id, reason, self.now())
+        await self.run(actions, ctx=Ctx(agent_id=agent_id, forced_by=forced_by))
+
+    async def set_after_call_work(self, agent_id: str) -> None:
+        rec = self.agent(agent_id)
+        self._logged_on(rec)
+        state = self.engine.agent_state(agent_id)
+        if state == EngineState.RESERVED:
+            raise invalid_state("a call is ringing: answer it first", state="reserved")
+        actions = self.call_engine(self.engine.agent_not_ready, agent_id, ACW_REASON, self.now())
+        await self.run(actions, ctx=Ctx(agent_id=agent_id))
+
+    async def end_after_call_work(self, agent_id: str) -> None:
+        rec = self.agent(agent_id)
+        self._logged_on(rec)
+        state = self.engine.agent_state(agent_id)
+        now = self.now()
+        if state == EngineState.ACW:
+            actions = self.call_engine(self.engine.acw_done, agent_id, now)
+        elif state == EngineState.NOT_READY and self.engine.agent_reason(agent_id) == ACW_REASON:
+            actions = self.call_engine(self.engine.agent_ready, agent_id, now)
+        else:
+            raise invalid_state(f"agent {agent_id} is not in after-call work", state=rec.state)
+        await self.run(actions, ctx=Ctx(agent_id=agent_id))
+
+    async def logout(
+        self,
+        agent_id: str,
+        *,
+        reason: LogoffReason = LogoffReason.USER,
+        reason_code: str | None = None,
+        forced_by: str | None = None,
+    ) -> None:
+        rec = self.agent(agent_id)
+        self._logged_on(rec)
+        actions = self.call_engine(self.engine.agent_logout, agent_id, self.now())
+        await self.run(
+            actions,
+            ctx=Ctx(
+                agent_id=agent_id,
+                logoff_reason=reason,
+                reason_code=reason_code,
+                forced_by=forced_by,
+            ),
+        )
+
+    async def force_logout(
+        self, agent_id: str, supervisor_id: str, reason_code: str | None
+    ) -> bool:
+        """Log the agent off now, or after its call when busy (returns True when deferred)."""
+        rec = self.agent(agent_id)
+        self._logged_on(rec)
+        state = self.engine.agent_state(agent_id)
+        if state in (EngineState.BUSY, EngineState.RESERVED):
+            rec.logoff_pending, rec.logoff_forced_by = LogoffReason.FORCED, supervisor_id
+            if state == EngineState.BUSY:
+                actions = self.call_engine(
+                    self.engine.agent_not_ready, agent_id, FORCED_REASON, self.now()
+                )
+                await self.run(actions, ctx=Ctx(agent_id=agent_id))
+            return True
+        await self.logout(
+            agent_id, reason=LogoffReason.FORCED, reason_code=reason_code, forced_by=supervisor_id
+        )
+        return False
+
+    # -- session life ------------------------------------------------------------------
+
+    def _bound(self, session: Session) -> AgentRecord | None:
+        rec = self.agents.get(session.principal.principal_id)
+        return rec if rec is not None and rec.session is session else None
+
+    async def desktop_disconnected(self, session: Session) -> None:
+        """The desktop's connection dropped: never leave the agent reserved or ready."""
+        rec = self._bound(session)
+        if rec is None:
+            return
+        rec.disconnected = True
+        agent_id = rec.agent_id
+        state = self.engine.agent_state(agent_id)
+        now = self.now()
+        if state == EngineState.LOGGED_OUT:
+            return
+        if state == EngineState.RESERVED:
+            call_id = self.engine.agent_call(agent_id)
+            assert call_id is not None
+            await self._withdraw_offer(call_id, agent_id, DISCONNECTED_REASON)
+            return
+        # busy: kept by the engine and applied when the call (and its ACW) ends
+        actions = self.call_engine(self.engine.agent_not_ready, agent_id, DISCONNECTED_REASON, now)
+        await self.run(actions, ctx=Ctx(agent_id=agent_id))
+
+    async def _withdraw_offer(self, call_id: str, agent_id: str, reason: str) -> None:
+        """Take a ringing call away from an agent: back to its queue at its position."""
+        call = self.calls.get(call_id)
+        actions = self.call_engine(self.engine.offer_failed, call_id, agent_id, self.now(), reason)
+        rec = self.agents[agent_id]
+
+        async def first() -> None:
+            if call is None:
+                return
+            await self._record(call, CallEventKind.RONA, {"agent_id": agent_id, "reason": reason})
+            call.agent_id, call.state = None, None
+            if rec.session is not None:
+                rec.session.push(
+                    CallDiverted(call_id=call_id, agent_id=agent_id, reason=DivertReason.REROUTED)
+                )
+            with contextlib.suppress(DomainError):
+                self._send(call, Hangup(leg=LegRole.AGENT, cause=ClearCause.NO_ANSWER))
+
+        await self.run(actions, ctx=Ctx(agent_id=agent_id), first=first)
+
+    def desktop_resumed(self, session: Session) -> None:
+        rec = self._bound(session)
+        if rec is not None:
+            rec.disconnected = False
+
+    async def desktop_expired(
+        self, session: Session, reason: LogoffReason = LogoffReason.TIMEOUT
+    ) -> None:
+        """Grace over (or the session logged out): log the agent off now, or as soon as
+        its call ends."""
+        rec = self._bound(session)
+        if rec is None:
+            return
+        rec.session = None
+        state = self.engine.agent_state(rec.agent_id)
+        if state == EngineState.LOGGED_OUT:
+            return
+        if state in (EngineState.BUSY, EngineState.RESERVED):
+            rec.logoff_pending, rec.logoff_forced_by = reason, None
+            return
+        await self.logout(rec.agent_id, reason=reason)
+
+    def desktop_taken_over(self, old: Session, new: Session) -> None:
+        """Synchronous part of a takeover: tell the old desktop before it is closed."""
+        agent_id = old.principal.principal_id
+        old.push(AgentLoggedOff(agent_id=agent_id, reason=LogoffReason.TAKEN_OVER))
+        rec = self._bound(old)
+        if rec is None:
+            return
+        rec.session = None
+        self.spawn(self._after_takeover(rec.agent_id))
+
+    async def _after_takeover(self, agent_id: str) -> None:
+        rec = self.agents[agent_id]
+        state = self.engine.agent_state(agent_id)
+        if rec.session is not None or state == EngineState.LOGGED_OUT:
+            return  # the new desktop already adopted the agent
+        if state in (EngineState.BUSY, EngineState.RESERVED):
+            return  # the call goes on; the new desktop adopts it with agent.login
+        actions = self.call_engine(self.engine.agent_logout, agent_id, self.now())
+        await self.run(
+            actions,
+            ctx=Ctx(agent_id=agent_id, logoff_reason=LogoffReason.TAKEN_OVER, notified=True),
+        )
+
+    def shutdown_notice(self) -> None:
+        """Tell every logged-on desktop the server is going away (before the transport stops)."""
+        for rec in self.agents.values():
+            if rec.session is not None and rec.state is not AgentState.LOGGED_OFF:
+                rec.session.push(
+                    AgentLoggedOff(agent_id=rec.agent_id, reason=LogoffReason.SHUTDOWN)
+                )
+
+    # ==================================================================== snapshots
+
+    def snapshot(self, session: Session) -> Snapshot:
+        """Agent state and calls in progress as of ``session.last_seq`` (no await inside)."""
+        rec = self.agents.get(session.principal.principal_id)
+        if rec is None or session.principal.kind.value == "switch":
+            return Snapshot(last_seq=session.last_seq)
+        agent = AgentSnapshot(
+            agent_id=rec.agent_id,
+            state=rec.state,
+            since=rec.since,
+            reason_code=rec.reason,
+            extension=rec.extension,
+            call_id=rec.call_id,
+            acw_deadline=rec.acw_deadline,
+            skills=rec.skill_levels,
+        )
+        calls = [
+            CallSnapshot(
+                call_id=c.call_id,
+                state=c.state,
+                since=c.state_since,
+                caller=c.caller,
+                called=c.called,
+                tier=c.tier,
+                queue_id=c.queue_id,
+                skill=c.skill,
+                business_selection=c.business_selection,
+                customer_ref=c.customer_id,
+                customer_name=_label(c.customer_name),
+                trajectory=tuple(c.trajectory),
+            )
+            for c in self.calls.values()
+            if c.agent_id == rec.agent_id and c.state is not None
+        ][:_SNAPSHOT_CALLS]
+        return Snapshot(last_seq=session.last_seq, agent=agent, calls=tuple(calls))
+
+    # ==================================================================== supervision
+
+    def _status(self, rec: AgentRecord) -> SupervisorAgentStatus:
+        return SupervisorAgentStatus(
+            agent_id=rec.agent_id,
+            state=rec.state,
+            since=rec.since,
+            reason_code=rec.reason,
+            call_id=rec.call_id,
+            queues=rec.queues,
+        )
+
+    def agent_statuses(self) -> Iterable[SupervisorAgentStatus]:
+        return [
+            self._status(r) for r in self.agents.values() if r.state is not AgentState.LOGGED_OFF
+        ]
+
+    def queue_ids(self) -> Iterable[str]:
+        return self.config.queues.keys()
+
+    def tier_ids(self) -> Iterable[str]:
+        return self.config.tiers.keys()
+
+    def _waits(self, predicate: Callable[[CallRecord], bool]) -> tuple[int, float]:
+        wall = self.clock.wall()
+        waits = [
+            wall - c.arrived_at
+            for c in self.calls.values()
+            if c.queued and c.state is None and predicate(c)
+        ]
+        return len(waits), max(waits, default=0.0)
+
+    def _service_level(self, tier_id: str | None, counter: SlCounter) -> ServiceLevel:
+        counter.expire(self.clock.wall())
+        tier = self.config.tiers.get(tier_id or "")
+        achieved = (100.0 * counter.met / counter.offered) if counter.offered else None
+        if tier is not None:
+            engine_sl = self.engine.tier_service_level(tier.tier_id, self.now())
+            if engine_sl is not None:
+                achieved = 100.0 * engine_sl
+        return ServiceLevel(
+            threshold_seconds=tier.sl_seconds if tier is not None else 20.0,
+            target_percent=100.0 * tier.sl_target if tier is not None else 80.0,
+            achieved_percent=achieved,
+            window_seconds=counter.window,
+            offered=counter.offered,
+            answered=counter.answered,
+            answered_in_threshold=counter.met,
+            abandoned=counter.abandoned,
+        )
+
+    def queue_stats(self, queue_id: str) -> SupervisorQueueStats:
+        queue = self.config.queues[queue_id]
+        counts = dict.fromkeys(("ready", "not_ready", "reserved", "busy", "work_not_ready"), 0)
+        for rec in self.agents.values():
+            if queue.skill in rec.skills and rec.state is not AgentState.LOGGED_OFF:
+                counts[rec.state.value] += 1
+        waiting, longest = self._waits(lambda c: c.queue_id == queue_id)
+        counter = self._queue_sl[queue_id]
+        counter.expire(self.clock.wall())
+        tier = self.config.tiers.get(self.domain.default_tier)
+        return SupervisorQueueStats(
+            queue_id=queue_id,
+            waiting=waiting,
+            longest_wait_seconds=longest,
+            agents=AgentCounts(**counts),
+            service_level=ServiceLevel(
+                threshold_seconds=tier.sl_seconds if tier is not None else 20.0,
+                target_percent=100.0 * tier.sl_target if tier is not None else 80.0,
+                achieved_percent=(100.0 * counter.met / counter.offered)
+                if counter.offered
+                else None,
+                window_seconds=counter.window,
+                offered=counter.offered,
+                answered=counter.answered,
+                answered_in_threshold=counter.met,
+                abandoned=counter.abandoned,
+            ),
+        )
+
+    def tier_stats(self, tier_id: str) -> SupervisorTierStats:
+        waiting, longest = self._waits(lambda c: c.tier == tier_id)
+        return SupervisorTierStats(
+            tier=tier_id,
+            waiting=waiting,
+            longest_wait_seconds=longest,
+            service_level=self._service_level(tier_id, self._tier_sl[tier_id]),
+        )
+
+    def _count_answer(self, call: CallRecord) -> None:
+        wall = self.clock.wall()
+        tier = self.config.tiers.get(call.tier or "")
+        met = tier is not None and wall - call.arrived_at <= tier.sl_seconds
+        if call.queue_id in self._queue_sl:
+            self._queue_sl[call.queue_id].answer(wall, met)
+        if call.tier in self._tier_sl:
+            self._tier_sl[call.tier].answer(wall, met)
+
+    def _count_abandon(self, call: CallRecord) -> None:
+        wall = self.clock.wall()
+        if call.queue_id in self._queue_sl:
+            self._queue_sl[call.queue_id].abandon(wall)
+        if call.tier in self._tier_sl:
+            self._tier_sl[call.tier].abandon(wall)
+
+    # ==================================================================== switch link
+
+    def _owned(self, switch_id: str, call_id: str) -> CallRecord | None:
+        call = self.calls.get(call_id)
+        if call is not None and call.switch_id != switch_id:
+            raise DomainError(
+                ErrorCode.UNKNOWN_CALL,
+                f"call {call_id} belongs to another switch",
+                {"call_id": call_id},
+            )
+        return call
+
+    def _default_tier(self) -> str | None:
+        if self.domain.default_tier in self.config.tiers:
+            return self.domain.default_tier
+        tiers = sorted(self.config.tiers.values(), key=lambda t: (t.priority_weight, t.tier_id))
+        return tiers[0].tier_id if tiers else None
+
+    async def _new_call(self, switch_id: str, msg: SwitchRouteRequest) -> CallRecord:
+        """Create (or find) the call record: tier from the caller number (R-TIER-2)."""
+        customer = await self.store.lookup(msg.caller)
+        call = self._owned(switch_id, msg.call_id)  # the look-up awaited: check again
+        if call is not None:
+            return call
+        wall = self.clock.wall()
+        call = CallRecord(msg.call_id, switch_id, wall, caller=msg.caller, called=msg.called)
+        if customer is not None:
+            call.customer_id, call.customer_name = customer.customer_id, customer.name
+            call.blacklisted = customer.blacklisted
+            call.tier = customer.tier_id if customer.tier_id in self.config.tiers else None
+        call.tier = call.tier or self._default_tier()
+        self.calls[call.call_id] = call
+        await self._store_event(
+            call.call_id,
+            CallEventKind.ARRIVED,
+            {"caller_number": msg.caller, "called_number": msg.called, "switch_id": switch_id},
+            at=wall,
+            event_key="arrived",
+        )
+        await self._store_event(
+            call.call_id,
+            CallEventKind.TIER_IDENTIFIED,
+            {"tier_id": call.tier, "customer_id": call.customer_id},
+            at=wall,
+            event_key="tier",
+        )
+        return call
+
+    async def route_request(self, switch_id: str, msg: SwitchRouteRequest) -> RouteResponse:
+        call = self._owned(switch_id, msg.call_id)
+        if call is None:
+            call = await self._new_call(switch_id, msg)
+        if msg.trajectory:
+            call.merge_trajectory(msg.trajectory)
+        if msg.stage is RouteStage.ARRIVAL:
+            return await self._route_arrival(call)
+        return await self._route_agent(call, msg)
+
+    async def _route_arrival(self, call: CallRecord) -> RouteResponse:
+        tier = self.config.tiers.get(call.tier or "")
+        candidates = (
+            (f"tier:{call.tier}", self.domain.default_flow)
+            if call.tier
+            else (self.domain.default_flow,)
+        )
+        flow = await self.store.published_flow(candidates)
+        if flow is not None:
+            call.flow_id = flow[0]
+        return RouteResponse(
+            customer_id=call.customer_id,
+            tier=call.tier,
+            blacklisted=call.blacklisted,
+            flow_id=flow[0] if flow else None,
+            flow_version=flow[1] if flow else None,
+            skip_ivr=bool(tier is not None and tier.skip_ivr and not call.blacklisted),
+        )
+
+    def _pick_queue(self, queue_id: str | None, selection: str | None) -> str:
+        queues = self.config.queues
+        if queue_id is not None:
+            if queue_id not in queues:
+                raise DomainError(
+                    ErrorCode.UNKNOWN_QUEUE, f"unknown queue {queue_id}", {"queue_id": queue_id}
+                )
+            return queue_id
+        if selection:
+            if selection in queues:
+                return selection
+            if f"q_{selection}" in queues:
+                return f"q_{selection}"
+            for q in sorted(queues):
+                if queues[q].skill == selection:
+                    return q
+        default = self.domain.default_queue
+        if default is not None and default in queues:
+            return default
+        if queues:
+            return sorted(queues)[0]
+        raise DomainError(ErrorCode.UNKNOWN_QUEUE, "no queue is configured")
+
+    async def _route_agent(self, call: CallRecord, msg: SwitchRouteRequest) -> RouteResponse:
+        if call.queued or call.state is not None:
+            raise invalid_state(
+                f"call {call.call_id} is already with the router", call=call.call_id
+            )
+        if msg.tier is not None and msg.tier in self.config.tiers:
+            call.tier = msg.tier
+        tier_id = call.tier or self._default_tier()
+        if tier_id is None:
+            raise DomainError(ErrorCode.UNAVAILABLE, "no tier is configured")
+        call.tier = tier_id
+        tier = self.config.tiers[tier_id]
+        if call.blacklisted and tier.blacklist_action == "bar":
+            raise DomainError(
+                ErrorCode.DESTINATION_UNAVAILABLE,
+                "blacklisted callers of this tier do not reach agents",
+                {"tier": tier_id},
+            )
+        queue_id = self._pick_queue(msg.queue_id, msg.business_selection)
+        call.queue_id = queue_id
+        call.skill = self.config.queues[queue_id].skill
+        call.business_selection = msg.business_selection or call.business_selection
+        wall = self.clock.wall()
+        await self._record(
+            call,
+            CallEventKind.QUEUED,
+            {"queue_id": queue_id, "business_selection": call.business_selection},
+        )
+        call.step(wall, TrajectoryKind.QUEUE_ENTER, queue_id, call.business_selection)
+        spec = CallSpec(
+            call_id=call.call_id,
+            queue_id=queue_id,
+            tier_id=tier_id,
+            business_selection=call.business_selection or "",
+            priority=call.priority,
+        )
+        call.route_waiting = True
+        call.queued = True
+        try:
+            actions = self.call_engine(self.engine.call_arrived, spec, self.now())
+            await self.run(actions)
+        except DomainError:
+            call.queued = False
+            raise
+        finally:
+            call.route_waiting = False
+        offer, call.route_offer = call.route_offer, None
+        return RouteResponse(
+            customer_id=call.customer_id,
+            tier=tier_id,
+            blacklisted=call.blacklisted,
+            flow_id=call.flow_id,
+            skip_ivr=bool(tier.skip_ivr and not call.blacklisted),
+            queue_id=queue_id,
+            skill=call.skill,
+            priority=call.priority,
+            agent=RoutedAgent(agent_id=offer[0], sip_contact=offer[1]) if offer else None,
+            explanation=(call.explanation or "")[:1024] or None,
+        )
+
+    def registration(
+        self, sip_user: str, registered: bool, contact: str | None, expires: int
+    ) -> None:
+        self.switches.register(sip_user, registered, contact, expires)
+
+    async def command_result(self, msg: SwitchCommandResult) -> None:
+        sent = self.switches.resolve(msg)
+        if sent is None or msg.ok:
+            return
+        log.warning("switch could not execute %s: %s %s", sent.action, msg.code, msg.message)
+        if isinstance(sent.action, OfferToAgent):
+            agent_id = sent.action.agent_id
+            if (
+                sent.call_id in self.calls
+                and self._engine_call_state(sent.call_id) == EngineCallState.OFFERED
+                and self.engine.call_agent(sent.call_id) == agent_id
+            ):
+                await self._withdraw_offer(sent.call_id, agent_id, OFFER_FAILED_REASON)
+
+    def _engine_call_state(self, call_id: str) -> str | None:
+        try:
+            return self.engine.call_state(call_id)
+        except RoutingError:
+            return None
+
+    async def call_event(self, switch_id: str, ev: SwitchCallEvent) -> None:
+        call = self._owned(switch_id, ev.call_id)
+        kind = ev.kind
+        if call is None:
+            if kind is not SwitchCallEventKind.ARRIVED:
+                raise DomainError(
+                    ErrorCode.UNKNOWN_CALL, f"unknown call {ev.call_id}", {"call_id": ev.call_id}
+                )
+            await self._new_call(
+                switch_id, SwitchRouteRequest(id=1, call_id=ev.call_id, stage=RouteStage.ARRIVAL)
+            )
+            return
+        K = SwitchCallEventKind
+        if kind in (K.IVR_NODE, K.DTMF, K.MENU_CHOICE):
+            data: dict[str, Any] = {"flow_id": call.flow_id, "node": ev.node, "label": ev.detail}
+            if ev.dtmf is not None:
+                data["digits"] = ev.dtmf
+            await self._store_event(call.call_id, CallEventKind.IVR_NODE, data, at=ev.at)
+            if kind is K.IVR_NODE:
+                call.step(ev.at, TrajectoryKind.IVR_NODE, ev.node, ev.detail)
+            elif kind is K.MENU_CHOICE:
+                call.step(ev.at, TrajectoryKind.MENU_CHOICE, ev.node, ev.dtmf or ev.detail)
+        elif kind is K.QUEUE_LEAVE:
+            if ev.cause is ClearCause.CALLER_ABANDONED:
+                await self._released(call, ev)
+            elif self._engine_call_state(call.call_id) in (
+                EngineCallState.WAITING,
+                EngineCallState.OFFERED,
+            ):
+                actions = self.call_engine(self.engine.call_withdrawn, call.call_id, self.now())
+                call.queued = False
+                await self.run(actions)
+        elif kind in (K.ANSWERED, K.BRIDGED):
+            await self._answered(call, ev)
+        elif kind in (K.HELD, K.RETRIEVED):
+            await self._hold(call, ev, held=kind is K.HELD)
+        elif kind is K.TRANSFERRED:
+            await self._transferred(call, ev)
+        elif kind is K.CONFERENCED:
+            await self._store_event(
+                call.call_id, CallEventKind.CONFERENCED, {"agent_id": call.agent_id}, at=ev.at
+            )
+            call.step(ev.at, TrajectoryKind.CONFERENCE, call.agent_id)
+            rec = self.agents.get(call.agent_id or "")
+            if rec is not None and rec.session is not None:
+                rec.session.push(
+                    CallConferenced(
+                        call_id=call.call_id,
+                        agent_id=rec.agent_id,
+                        parties=(
+                            Party(role=PartyRole.CALLER, number=call.caller),
+                            Party(role=PartyRole.AGENT, agent_id=rec.agent_id),
+                            *(
+                                (Party(role=PartyRole.AGENT, agent_id=ev.agent_id),)
+                                if ev.agent_id and ev.agent_id != rec.agent_id
+                                else ()
+                            ),
+                        ),
+                    )
+                )
+        elif kind is K.FAILED:
+            if ev.leg in (LegRole.AGENT, LegRole.CALLER) and call.state is CallState.OFFERED:
+                await self._rona(call, ev)
+            elif ev.leg is LegRole.CALLER:
+                await self._released(call, ev)
+        elif kind is K.RELEASED and ev.leg in (LegRole.CALLER, LegRole.AGENT):
+            await self._released(call, ev)
+        # arrived (again), queue_enter, ringing, recording_*: acknowledged, nothing to change
+
+    async def _answered(self, call: CallRecord, ev: SwitchCallEvent) -> None:
+        if call.state in (CallState.ESTABLISHED, CallState.HELD):
+            return  # bridged after answered, or a repeat
+        agent_id = ev.agent_id or call.agent_id
+        if (
+            agent_id is None
+            or self._engine_call_state(call.call_id) != EngineCallState.OFFERED
+            or self.engine.call_agent(call.call_id) != agent_id
+        ):
+            raise invalid_state(f"call {call.call_id} is not offered to {agent_id}")
+        actions = self.call_engine(self.engine.offer_accepted, call.call_id, agent_id, self.now())
+        rec = self.agents[agent_id]
+
+        async def first() -> None:
+            await self._store_event(
+                call.call_id, CallEventKind.ANSWERED, {"agent_id": agent_id}, at=ev.at
+            )
+            call.state, call.state_since, call.answered = CallState.ESTABLISHED, ev.at, True
+            call.step(ev.at, TrajectoryKind.ANSWER, agent_id)
+            self._count_answer(call)
+            rec.call_id = call.call_id
+            if rec.session is not None:
+                rec.session.push(CallEstablished(call_id=call.call_id, agent_id=agent_id))
+
+        await self.run(actions, first=first)
+
+    async def _hold(self, call: CallRecord, ev: SwitchCallEvent, *, held: bool) -> None:
+        if call.state not in (CallState.ESTABLISHED, CallState.HELD):
+            raise invalid_state(f"call {call.call_id} is not connected to an agent")
+        agent_id = call.agent_id
+        assert agent_id is not None
+        rec = self.agents[agent_id]
+
+        async def first() -> None:
+            kind = CallEventKind.HELD if held else CallEventKind.RETRIEVED
+            await self._store_event(call.call_id, kind, {"agent_id": agent_id}, at=ev.at)
+            call.state = CallState.HELD if held else CallState.ESTABLISHED
+            call.state_since = ev.at
+            call.step(ev.at, TrajectoryKind.HOLD if held else TrajectoryKind.RETRIEVE, agent_id)
+            if rec.session is not None:
+                event: Event = (
+                    CallHeld(call_id=call.call_id, agent_id=agent_id)
+                    if held
+                    else CallRetrieved(call_id=call.call_id, agent_id=agent_id)
+                )
+                rec.session.push(event)
+
+        await self.run((), first=first)
+
+    async def _rona(self, call: CallRecord, ev: SwitchCallEvent) -> None:
+        agent_id = call.agent_id
+        if agent_id is None or self.engine.call_agent(call.call_id) != agent_id:
+            return
+        cause = ev.cause or ClearCause.NO_ANSWER
+        reason = "no_answer" if cause is ClearCause.NO_ANSWER else cause.value
+        actions = self.call_engine(
+            self.engine.offer_failed, call.call_id, agent_id, self.now(), reason
+        )
+        rec = self.agents[agent_id]
+
+        async def first() -> None:
+            await self._store_event(
+                call.call_id, CallEventKind.RONA, {"agent_id": agent_id, "cause": cause}, at=ev.at
+            )
+            call.agent_id, call.state = None, None
+            if rec.session is not None:
+                rec.session.push(
+                    CallDiverted(
+                        call_id=call.call_id,
+                        agent_id=agent_id,
+                        reason=DivertReason.NO_ANSWER
+                        if cause is ClearCause.NO_ANSWER
+                        else DivertReason.REJECTED,
+                    )
+                )
+
+        await self.run(actions, ctx=Ctx(agent_id=agent_id), first=first)
+
+    async def _transferred(self, call: CallRecord, ev: SwitchCallEvent) -> None:
+        agent_id = call.agent_id
+        destination: Destination
+        if isinstance(call.transfer_to, AgentDestination | QueueDestination | IvrDestination):
+            destination = call.transfer_to
+        elif ev.queue_id is not None:
+            destination = QueueDestination(queue_id=ev.queue_id)
+        elif ev.agent_id is not None and ev.agent_id != agent_id:
+            destination = AgentDestination(agent_id=ev.agent_id)
+        else:
+            destination = IvrDestination(flow_id=call.flow_id or self.domain.default_flow)
+        actions: list[Action] = []
+        if (
+            agent_id is not None
+            and self._engine_call_state(call.call_id) == EngineCallState.CONNECTED
+        ):
+            actions = self._end_for_agent(call, agent_id)
+        rec = self.agents.get(agent_id or "")
+
+        async def first() -> None:
+            await self._store_event(
+                call.call_id,
+                CallEventKind.TRANSFERRED,
+                {
+                    "from_agent": agent_id,
+                    "to_agent": destination.agent_id
+                    if isinstance(destination, AgentDestination)
+                    else None,
+                    "to_queue": destination.queue_id
+                    if isinstance(destination, QueueDestination)
+                    else None,
+                    "mode": "single_step",
+                },
+                at=ev.at,
+            )
+            call.step(ev.at, TrajectoryKind.TRANSFER, agent_id, type(destination).__name__)
+            if rec is not None and rec.session is not None and agent_id is not None:
+                rec.session.push(
+                    CallTransferred(
+                        call_id=call.call_id, agent_id=agent_id, from_agent=agent_id, to=destination
+                    )
+                )
+            call.agent_id, call.state, call.queued, call.transfer_to = None, None, False, None
+
+        await self.run(actions, ctx=Ctx(agent_id=agent_id), first=first)
+
+    def _end_for_agent(self, call: CallRecord, agent_id: str) -> list[Action]:
+        """``call_ended`` for the agent, with the disconnect / pending-logoff policy."""
+        rec = self.agents[agent_id]
+        queue = self.config.queues.get(call.queue_id or "")
+        rec.acw_call = call.call_id
+        rec.acw_deadline = self.clock.wall() + (queue.acw_seconds if queue else 0.0)
+        now = self.now()
+        actions = self.call_engine(self.engine.call_ended, call.call_id, now)
+        if rec.disconnected and self.engine.agent_state(agent_id) in (
+            EngineState.ACW,
+            EngineState.NOT_READY,
+        ):
+            # the desktop is gone: straight to not ready, no ACW that would end in ready
+            actions = [
+                a
+                for a in actions
+                if not (isinstance(a, AgentStateChanged) and a.agent_id == agent_id)
+            ]
+            if self.engine.agent_state(agent_id) == EngineState.ACW:
+                rec.acw_call = None
+            actions += self.call_engine(
+                self.engine.agent_not_ready, agent_id, DISCONNECTED_REASON, now
+            )
+        return actions
+
+    async def _released(self, call: CallRecord, ev: SwitchCallEvent) -> None:
+        state = self._engine_call_state(call.call_id)
+        agent_id = call.agent_id
+        by = ev.leg.value if ev.leg in (LegRole.CALLER, LegRole.AGENT) else "system"
+        actions: list[Action] = []
+        abandoned = False
+        if state == EngineCallState.CONNECTED and agent_id is not None:
+            actions = self._end_for_agent(call, agent_id)
+            disposition = "answered"
+        elif state in (EngineCallState.WAITING, EngineCallState.OFFERED):
+            actions = self.call_engine(self.engine.call_abandoned, call.call_id, self.now())
+            disposition, abandoned = "abandoned", True
+        elif call.answered:
+            disposition = "answered"
+        else:
+            disposition = "ivr" if not call.queued else "abandoned"
+        rec = self.agents.get(agent_id or "")
+        was = call.state
+
+        async def first() -> None:
+            await self._store_event(call.call_id, CallEventKind.RELEASED, {"by": by}, at=ev.at)
+            await self.store.close_call(call.call_id, disposition, ev.at)
+            await self.store.add_contact(
+                started_at=call.arrived_at,
+                ended_at=ev.at,
+                call_id=call.call_id,
+                customer_id=call.customer_id,
+                number=call.caller or "",
+                agent_id=agent_id if call.answered else None,
+                disposition=disposition,
+                business_selection=call.business_selection or "",
+                summary=f"{disposition}; released by {by}",
+            )
+            call.step(ev.at, TrajectoryKind.RELEASE, agent_id, by)
+            if abandoned:
+                self._count_abandon(call)
+            if rec is not None and rec.session is not None and agent_id is not None:
+                if was is CallState.OFFERED:
+                    rec.session.push(
+                        CallDiverted(
+                            call_id=call.call_id,
+                            agent_id=agent_id,
+                            reason=DivertReason.CALLER_ABANDONED,
+                        )
+                    )
+                elif was in (CallState.ESTABLISHED, CallState.HELD):
+                    rec.session.push(
+                        CallConnectionCleared(
+                            call_id=call.call_id,
+                            agent_id=agent_id,
+                            cause=ev.cause or ClearCause.NORMAL,
+                            released_by=PartyRole.AGENT if by == "agent" else PartyRole.CALLER,
+                        )
+                    )
+            call.state = None
+            self.calls.pop(call.call_id, None)
+
+        await self.run(actions, ctx=Ctx(agent_id=agent_id), first=first)
+
+    async def fallback_report(self, switch_id: str, msg: SwitchFallbackReport) -> None:
+        """Calls the switch handled alone while the link was down (R-IN-3), idempotently."""
+        for fc in msg.calls:
+            key = f"fallback:{fc.call_id}"
+            cid = fc.call_id
+            await self._store_event(
+                cid,
+                CallEventKind.ARRIVED,
+                {"caller_number": fc.caller, "called_number": fc.called, "switch_id": switch_id},
+                at=fc.arrived_at,
+                event_key=f"{key}:arrived",
+            )
+            if fc.queue_id:
+                await self._store_event(
+                    cid,
+                    CallEventKind.QUEUED,
+                    {"queue_id": fc.queue_id},
+                    at=fc.arrived_at,
+                    event_key=f"{key}:queued",
+                )
+            if fc.offered_at is not None:
+                await self._store_event(
+                    cid,
+                    CallEventKind.OFFERED,
+                    {"agent_id": fc.agent_id},
+                    at=fc.offered_at,
+                    event_key=f"{key}:offered",
+                )
+            if fc.answered_at is not None:
+                await self._store_event(
+                    cid,
+                    CallEventKind.ANSWERED,
+                    {"agent_id": fc.agent_id},
+                    at=fc.answered_at,
+                    event_key=f"{key}:answered",
+                )
+            if fc.outcome is not FallbackOutcome.IN_PROGRESS:
+                end = fc.released_at or fc.answered_at or fc.arrived_at
+                await self._store_event(
+                    cid,
+                    CallEventKind.CLOSED,
+                    {"disposition": f"fallback_{fc.outcome.value}"},
+                    at=end,
+                    event_key=f"{key}:closed",
+                )
+
+    async def switch_lost(self, session: Session) -> None:
+        """A switch's session ended for good: its calls are gone from the router."""
+        if not self.switches.detach(session):
+            return
+        switch_id = session.principal.principal_id
+        for call in [c for c in self.calls.values() if c.switch_id == switch_id]:
+            await self._released(
+                call,
+                SwitchCallEvent(
+                    id=1,
+                    call_id=call.call_id,
+                    kind=SwitchCallEventKind.RELEASED,
+                    leg=LegRole.CALLER,
+                    at=self.clock.wall(),
+                    cause=ClearCause.FAILED,
+                ),
+            )
+
+    # ==================================================================== call control
+
+    async def call_control(
+        self,
+        agent_id: str,
+        call_id: str,
+        request: str,
+        *,
+        digits: str | None = None,
+        destination: Destination | None = None,
+    ) -> None:
+        """A desktop's call-control request; answered after the switch confirms it."""
+        rec = self.agent(agent_id)
+        self._logged_on(rec)
+        if request == "answer" and self.engine.agent_state(agent_id) != EngineState.RESERVED:
+            raise invalid_state("no call is ringing at this agent", state=rec.state)
+        call = self.calls.get(call_id)
+        if call is None or call.agent_id != agent_id:
+            raise DomainError(
+                ErrorCode.UNKNOWN_CALL, f"call {call_id} is not at this agent", {"call_id": call_id}
+            )
+        allowed: dict[str, tuple[CallState, ...]] = {
+            "answer": (CallState.OFFERED,),
+            "release": (CallState.OFFERED, CallState.ESTABLISHED, CallState.HELD),
+            "hold": (CallState.ESTABLISHED,),
+            "retrieve": (CallState.HELD,),
+            "dtmf": (CallState.ESTABLISHED, CallState.HELD),
+            "transfer": (CallState.ESTABLISHED, CallState.HELD),
+        }
+        if call.state not in allowed[request]:
+            raise invalid_state(
+                f"cannot {request} a call that is {call.state or 'not connected'}",
+                state=str(call.state),
+            )
+        action: SwitchAction
+        match request:
+            case "answer":
+                action = Bridge(agent_id=agent_id)
+            case "release":
+                action = (
+                    Hangup(leg=LegRole.AGENT, cause=ClearCause.BUSY)
+                    if call.state is CallState.OFFERED
+                    else Hangup(leg=LegRole.CALLER)
+                )
+            case "hold":
+                action = Hold(agent_id=agent_id)
+            case "retrieve":
+                action = Unhold(agent_id=agent_id)
+            case "dtmf":
+                assert digits is not None
+                action = SendDtmf(digits=digits)
+            case _:
+                assert destination is not None
+                contact = None
+                if isinstance(destination, AgentDestination):
+                    target = self.agent(destination.agent_id)
+                    contact = self.switches.contact(target.extension or target.agent_id)
+                    if contact is None:
+                        raise DomainError(
+                            ErrorCode.DESTINATION_UNAVAILABLE,
+                            f"agent {destination.agent_id} has no registered softphone",
+                        )
+                elif isinstance(destination, QueueDestination):
+                    self._pick_queue(destination.queue_id, None)
+                call.transfer_to = destination
+                action = TransferCall(destination=destination, agent_sip_contact=contact)
+        await self.switches.command(
+            call.switch_id, call_id, action, timeout=self.domain.command_timeout
+        )

@@ -1,0 +1,236 @@
+"""Thin request handlers: protocol messages → :class:`ContactCentre` calls.
+
+One router per feature (agents, calls, supervision, switch link, snapshots); the
+composition root merges them with :func:`build_router`.
+"""
+
+from __future__ import annotations
+
+from cti_server.ws import DomainError, RequestContext, Role, Router
+from shared.protocol.agent import (
+    AgentEndAfterCallWork,
+    AgentLogin,
+    AgentLogout,
+    AgentSetAfterCallWork,
+    AgentSetNotReady,
+    AgentSetReady,
+)
+from shared.protocol.call import (
+    CallAnswer,
+    CallHold,
+    CallRelease,
+    CallRetrieve,
+    CallSendDtmf,
+    CallSingleStepTransfer,
+)
+from shared.protocol.errors import ErrorCode
+from shared.protocol.handshake import ClientKind, Snapshot, SnapshotRequest
+from shared.protocol.supervisor import (
+    SubscriptionResult,
+    SupervisorForceLogout,
+    SupervisorForceState,
+    SupervisorSubscribe,
+    SupervisorUnsubscribe,
+)
+from shared.protocol.switch import (
+    RouteResponse,
+    SwitchCallEvent,
+    SwitchCommandResult,
+    SwitchFallbackReport,
+    SwitchRegistration,
+    SwitchRouteRequest,
+)
+
+from .centre import ContactCentre
+from .supervisor import Subscription
+
+DESKTOP = {ClientKind.DESKTOP}
+SUPERVISORS = {Role.TEAM_LEAD, Role.ADMIN}
+SUPERVISOR_KINDS = {ClientKind.DESKTOP, ClientKind.SUPERVISOR, ClientKind.TOOL}
+SWITCH = {ClientKind.SWITCH}
+
+
+def agent_router(centre: ContactCentre) -> Router:
+    router = Router()
+
+    @router.handles(AgentLogin, kinds=DESKTOP)
+    async def login(ctx: RequestContext, msg: AgentLogin) -> None:
+        await centre.login(
+            ctx.session,
+            ctx.principal.principal_id,
+            extension=msg.extension,
+            ready=msg.initial_state == "ready",
+            reason_code=msg.reason_code,
+        )
+
+    @router.handles(AgentLogout, kinds=DESKTOP)
+    async def logout(ctx: RequestContext, msg: AgentLogout) -> None:
+        await centre.logout(ctx.principal.principal_id, reason_code=msg.reason_code)
+
+    @router.handles(AgentSetReady, kinds=DESKTOP)
+    async def ready(ctx: RequestContext, msg: AgentSetReady) -> None:
+        await centre.set_ready(ctx.principal.principal_id)
+
+    @router.handles(AgentSetNotReady, kinds=DESKTOP)
+    async def not_ready(ctx: RequestContext, msg: AgentSetNotReady) -> None:
+        await centre.set_not_ready(ctx.principal.principal_id, msg.reason_code)
+
+    @router.handles(AgentSetAfterCallWork, kinds=DESKTOP)
+    async def acw(ctx: RequestContext, msg: AgentSetAfterCallWork) -> None:
+        await centre.set_after_call_work(ctx.principal.principal_id)
+
+    @router.handles(AgentEndAfterCallWork, kinds=DESKTOP)
+    async def end_acw(ctx: RequestContext, msg: AgentEndAfterCallWork) -> None:
+        await centre.end_after_call_work(ctx.principal.principal_id)
+
+    return router
+
+
+def call_router(centre: ContactCentre) -> Router:
+    router = Router()
+
+    @router.handles(CallAnswer, kinds=DESKTOP)
+    async def answer(ctx: RequestContext, msg: CallAnswer) -> None:
+        await centre.call_control(ctx.principal.principal_id, msg.call_id, "answer")
+
+    @router.handles(CallRelease, kinds=DESKTOP)
+    async def release(ctx: RequestContext, msg: CallRelease) -> None:
+        await centre.call_control(ctx.principal.principal_id, msg.call_id, "release")
+
+    @router.handles(CallHold, kinds=DESKTOP)
+    async def hold(ctx: RequestContext, msg: CallHold) -> None:
+        await centre.call_control(ctx.principal.principal_id, msg.call_id, "hold")
+
+    @router.handles(CallRetrieve, kinds=DESKTOP)
+    async def retrieve(ctx: RequestContext, msg: CallRetrieve) -> None:
+        await centre.call_control(ctx.principal.principal_id, msg.call_id, "retrieve")
+
+    @router.handles(CallSendDtmf, kinds=DESKTOP)
+    async def dtmf(ctx: RequestContext, msg: CallSendDtmf) -> None:
+        await centre.call_control(
+            ctx.principal.principal_id, msg.call_id, "dtmf", digits=msg.digits
+        )
+
+    @router.handles(CallSingleStepTransfer, kinds=DESKTOP)
+    async def transfer(ctx: RequestContext, msg: CallSingleStepTransfer) -> None:
+        await centre.call_control(
+            ctx.principal.principal_id, msg.call_id, "transfer", destination=msg.destination
+        )
+
+    return router
+
+
+def supervisor_router(centre: ContactCentre) -> Router:
+    router = Router()
+
+    @router.handles(SupervisorSubscribe, kinds=SUPERVISOR_KINDS, roles=SUPERVISORS)
+    async def subscribe(ctx: RequestContext, msg: SupervisorSubscribe) -> SubscriptionResult:
+        sub = centre.feed.subscribe(ctx.session, msg)
+        # the current values follow the result (queued after it by the connection)
+        centre.spawn(_initial(centre, sub))
+        return SubscriptionResult(subscription_id=sub.subscription_id)
+
+    @router.handles(SupervisorUnsubscribe, kinds=SUPERVISOR_KINDS, roles=SUPERVISORS)
+    async def unsubscribe(ctx: RequestContext, msg: SupervisorUnsubscribe) -> None:
+        if not centre.feed.unsubscribe(ctx.session, msg.subscription_id):
+            raise DomainError(
+                ErrorCode.UNKNOWN_SUBSCRIPTION,
+                f"no subscription {msg.subscription_id} on this session",
+                {"subscription_id": msg.subscription_id},
+            )
+
+    @router.handles(SupervisorForceState, kinds=SUPERVISOR_KINDS, roles=SUPERVISORS)
+    async def force_state(ctx: RequestContext, msg: SupervisorForceState) -> None:
+        by = ctx.principal.principal_id
+        rec = centre.agent(msg.agent_id)
+        before = {"state": rec.state.value, "reason_code": rec.reason}
+        if msg.state == "ready":
+            await centre.set_ready(msg.agent_id, forced_by=by)
+        else:
+            reason = msg.reason_code
+            if reason is not None:
+                centre.check_reason(reason)
+            await centre.set_not_ready(msg.agent_id, reason or "forced", forced_by=by, check=False)
+        await centre.store.audit(
+            actor=by,
+            action="force_state",
+            entity="agent",
+            entity_id=msg.agent_id,
+            before=before,
+            after={"state": msg.state, "reason_code": msg.reason_code},
+        )
+
+    @router.handles(SupervisorForceLogout, kinds=SUPERVISOR_KINDS, roles=SUPERVISORS)
+    async def force_logout(ctx: RequestContext, msg: SupervisorForceLogout) -> None:
+        by = ctx.principal.principal_id
+        rec = centre.agent(msg.agent_id)
+        before = {"state": rec.state.value, "reason_code": rec.reason}
+        deferred = await centre.force_logout(msg.agent_id, by, msg.reason_code)
+        await centre.store.audit(
+            actor=by,
+            action="force_logout",
+            entity="agent",
+            entity_id=msg.agent_id,
+            before=before,
+            after={
+                "state": "logged_off",
+                "reason_code": msg.reason_code,
+                "after_call": deferred,
+            },
+        )
+
+    return router
+
+
+async def _initial(centre: ContactCentre, sub: Subscription) -> None:
+    centre.feed.initial(sub)
+
+
+def switch_router(centre: ContactCentre) -> Router:
+    router = Router()
+
+    @router.handles(SwitchRouteRequest, kinds=SWITCH)
+    async def route(ctx: RequestContext, msg: SwitchRouteRequest) -> RouteResponse:
+        return await centre.route_request(ctx.principal.principal_id, msg)
+
+    @router.handles(SwitchCallEvent, kinds=SWITCH)
+    async def call_event(ctx: RequestContext, msg: SwitchCallEvent) -> None:
+        await centre.call_event(ctx.principal.principal_id, msg)
+
+    @router.handles(SwitchRegistration, kinds=SWITCH)
+    async def registration(ctx: RequestContext, msg: SwitchRegistration) -> None:
+        centre.registration(msg.sip_user, msg.registered, msg.contact, msg.expires_seconds)
+
+    @router.handles(SwitchCommandResult, kinds=SWITCH)
+    async def command_result(ctx: RequestContext, msg: SwitchCommandResult) -> None:
+        await centre.command_result(msg)
+
+    @router.handles(SwitchFallbackReport, kinds=SWITCH)
+    async def fallback(ctx: RequestContext, msg: SwitchFallbackReport) -> None:
+        await centre.fallback_report(ctx.principal.principal_id, msg)
+
+    return router
+
+
+def snapshot_router(centre: ContactCentre) -> Router:
+    router = Router()
+
+    @router.handles(SnapshotRequest)
+    async def snapshot(ctx: RequestContext, msg: SnapshotRequest) -> Snapshot:
+        return centre.snapshot(ctx.session)  # no await: consistent with session.last_seq
+
+    return router
+
+
+def build_router(centre: ContactCentre) -> Router:
+    """Every handler of the CTI server's domain."""
+    router = Router()
+    for part in (
+        agent_router(centre),
+        call_router(centre),
+        supervisor_router(centre),
+        switch_router(centre),
+        snapshot_router(centre),
+    ):
+        router.include(part)
+    return router
