@@ -6,8 +6,9 @@ It runs everything that exists, locally:
    centre routed FIFO, by static priority and by service-level gap, with each
    tier's service level against its target (R-ROUTE-2, R-TIER-3);
 2. the staffing calculator for the peak hour (Erlang C and Erlang A);
-3. the CTI server on embedded SQLite with demo agents and customers, until
-   Ctrl-C (``--no-serve`` skips it).
+3. the CTI server (WebSocket CTI protocol, REST admin API, health, metrics) on
+   embedded SQLite with demo agents and customers, until Ctrl-C (``--no-serve``
+   skips it).
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replications", type=int, default=4, help="per strategy (default 4)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-serve", action="store_true", help="do not start the CTI server")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="SECTION.KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a setting of the demo server (repeatable), e.g. server.ws_port=9000",
+    )
     args = parser.parse_args(argv)
     if args.replications < 1:
         parser.error("--replications must be at least 1")
@@ -93,7 +102,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(staffing_example())
     if args.no_serve:
         return 0
-    print("\n3. The CTI server is not assembled yet; nothing more to start.")
+    return serve_demo(args.overrides)
+
+
+def serve_demo(overrides: Sequence[str]) -> int:
+    """Run the CTI server on embedded SQLite with the demo contact centre until Ctrl-C."""
+    import asyncio
+    import contextlib
+
+    from cti_server.app import run_server
+    from shared.config import ConfigError, load_settings
+    from shared.log import setup_logging
+
+    try:
+        settings = load_settings(overrides=overrides).settings
+    except ConfigError as exc:
+        print(f"cti-demo: configuration error: {exc}", file=sys.stderr)
+        return 2
+    server = settings.server
+    host = "127.0.0.1" if server.host in ("0.0.0.0", "") else server.host
+    print(
+        "\n3. The CTI server with the demo contact centre (SQLite: "
+        f"{settings.database.url}):\n"
+        f"  CTI WebSocket  ws://{host}:{server.ws_port}\n"
+        f"  REST admin     http://{host}:{server.http_port}/api/v1/docs  (admin 9901 / demo)\n"
+        f"  health         http://{host}:{server.http_port}/health\n"
+        f"  metrics        http://{host}:{server.http_port}/metrics\n"
+        "  agents 1001-1010, team lead 9001, admin 9901; password 'demo'\n"
+        "  Not there yet: the SIP switch and the agent desktop. Ctrl-C stops the server.\n",
+        flush=True,
+    )
+    setup_logging("cti-server", level=settings.log.level, json_lines=settings.log.json)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_server(settings, demo=True))
     return 0
 
 
