@@ -74,10 +74,13 @@ want="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16) $EXTRA
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing the project with extras [$EXTRAS] into .venv"
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]" 2>&1 \
-        | grep -v "is ignored: it is neither a file nor a directory" || true
-    .venv/bin/python -c "import msgspec, websockets, platformdirs" \
-        || { say "installation failed"; exit 1; }
+    pip_log=".venv/pip-install.log"
+    if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]" \
+            >"$pip_log" 2>&1; then
+        grep -v "is ignored: it is neither a file nor a directory" "$pip_log" | tail -30 >&2
+        say "installation failed (full log: $pip_log)"
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
 
