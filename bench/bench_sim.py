@@ -1,15 +1,22 @@
-"""Simulator speed against ciw on the same M/M/c scenario, and full-size validation.
+"""Simulator speed against ciw on the same M/M/c scenarios, and full-size validation.
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.bench_sim            # full size (a few minutes)
+    .venv/bin/python -m bench.bench_sim            # full size (about 4 minutes)
     .venv/bin/python -m bench.bench_sim --quick    # smaller, for a smoke run
 
-Part 1 simulates the same M/M/20 queue (AHT 180 s, 90 % load, no warm-up) for the
-same horizon with ciw and with cti_server.sim (which drives the real routing
-engine for every call) and prints calls simulated per second. As a diagnostic it
-also runs the simulator's event loop with a minimal FIFO stand-in for the engine,
-which shows how much of the time is the loop and how much is the engine.
+Part 1 simulates the same M/M/c queue (AHT 180 s, 90 % occupancy, no warm-up) for the
+same horizon, so the same expected number of calls, with ciw and with cti_server.sim,
+which drives the real routing engine for every arrival, answer and hang-up. It does so
+at c = 20, 100, 200 and 500 agents with equal call counts per row and prints calls simulated
+per second. ciw is set up the way its documentation does (``create_network`` with
+exponential arrival and service distributions and ``number_of_servers``, then
+``simulate_until_max_time``). Both count arrivals: ciw's ``get_all_individuals()``
+(finished plus still in the system) and the simulator's ``calls_simulated``. Each run is
+repeated and the fastest repetition of each simulator is kept, the same for both.
+
+The simulator's engine runs with ``explain=False`` (its default: explanations are not
+needed to simulate); the ``--explain`` rows run it as the live server does.
 
 Part 2 is the full-size validation: M/M/20 vs Erlang C, M/M/20+M vs Erlang A, and
 6 call types with 15 specialists each vs 90 cross-trained agents vs the exact
@@ -21,16 +28,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from collections import deque
-from typing import cast
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import ciw  # type: ignore[import-untyped]
 
 from bench._report import write_section
-from cti_server.routing import RoutingEngine
-from cti_server.routing.actions import Action, AgentStateChanged, Explanation, Offer, Queued
-from cti_server.routing.model import CallSpec
-from cti_server.sim import run_replication
+from cti_server.sim import load_scenario, run_replication
 from cti_server.sim.report import summarize
 from cti_server.sim.simulator import simulate
 from cti_server.sim.validation import (
@@ -42,125 +47,92 @@ from cti_server.sim.validation import (
     run_mmc,
 )
 
-AGENTS = 20
+SIZES = (20, 100, 200, 500)
 AHT = 180.0
-LOAD = 18.0  # erlangs: 90 % occupancy
+OCCUPANCY = 0.9
+GOAL = 3.0
+SCENARIO = Path(__file__).resolve().parent / "scenarios" / "three_tiers_overload.toml"
 
 
-def run_ciw(horizon: float, seed: int) -> tuple[int, float]:
-    """Completed calls and wall seconds for ciw on M/M/20 up to ``horizon``."""
+def run_ciw(agents: int, horizon: float, seed: int) -> tuple[int, float]:
+    """Calls (arrivals) and wall seconds for ciw on M/M/``agents`` up to ``horizon``."""
+    load = OCCUPANCY * agents
     network = ciw.create_network(
-        arrival_distributions=[ciw.dists.Exponential(rate=LOAD / AHT)],
+        arrival_distributions=[ciw.dists.Exponential(rate=load / AHT)],
         service_distributions=[ciw.dists.Exponential(rate=1.0 / AHT)],
-        number_of_servers=[AGENTS],
+        number_of_servers=[agents],
     )
     ciw.seed(seed)
     sim = ciw.Simulation(network)
     t0 = time.perf_counter()
     sim.simulate_until_max_time(horizon)
     wall = time.perf_counter() - t0
-    return len(sim.get_all_records()), wall
+    return len(sim.get_all_individuals()), wall
 
 
-class _FifoStandIn:
-    """Diagnostic only: the smallest router the simulator can drive (one FIFO queue,
-    longest-idle agents, no explanations, no SL window). Not the product engine."""
-
-    _EXPLANATION = Explanation(rule="diagnostic", now=0.0)
-
-    def __init__(self) -> None:
-        self.idle: deque[str] = deque()
-        self.waiting: deque[str] = deque()
-        self.agent_of: dict[str, str] = {}
-
-    def agent_login(self, agent_id: str, now: float) -> list[Action]:
-        return []
-
-    def agent_ready(self, agent_id: str, now: float) -> list[Action]:
-        return self._free(agent_id)
-
-    def agent_logout(self, agent_id: str, now: float) -> list[Action]:
-        self.idle.remove(agent_id)
-        return []
-
-    def agent_not_ready(self, agent_id: str, reason: str, now: float) -> list[Action]:
-        return []
-
-    def call_arrived(self, call: CallSpec, now: float) -> list[Action]:
-        if self.idle:
-            agent = self.idle.popleft()
-            self.agent_of[call.call_id] = agent
-            return [Offer(call_id=call.call_id, agent_id=agent, queue_id=call.queue_id,
-                          explanation=self._EXPLANATION)]  # fmt: skip
-        self.waiting.append(call.call_id)
-        return [Queued(call_id=call.call_id, queue_id=call.queue_id, position=len(self.waiting),
-                       explanation=self._EXPLANATION)]  # fmt: skip
-
-    def offer_accepted(self, call_id: str, agent_id: str, now: float) -> list[Action]:
-        return [AgentStateChanged(agent_id=agent_id, state="busy")]
-
-    def call_ended(self, call_id: str, now: float) -> list[Action]:
-        return self._free(self.agent_of.pop(call_id))
-
-    def call_abandoned(self, call_id: str, now: float) -> list[Action]:
-        self.waiting.remove(call_id)
-        return []
-
-    def tick(self, now: float) -> list[Action]:
-        return []
-
-    def next_deadline(self) -> float | None:
-        return None
-
-    def _free(self, agent_id: str) -> list[Action]:
-        if self.waiting:
-            call_id = self.waiting.popleft()
-            self.agent_of[call_id] = agent_id
-            return [Offer(call_id=call_id, agent_id=agent_id, queue_id="q",
-                          explanation=self._EXPLANATION)]  # fmt: skip
-        self.idle.append(agent_id)
-        return []
-
-
-def speed(calls: int, seed: int) -> tuple[str, dict[str, float]]:
-    horizon = calls / (LOAD / AHT)
-    sc = mmc_scenario(agents=AGENTS, load=LOAD, aht=AHT, calls_per_replication=calls)
+def run_ours(agents: int, horizon: float, seed: int, *, explain: bool) -> tuple[int, float]:
+    """Calls (arrivals) and wall seconds for cti_server.sim on the same M/M/c."""
+    load = OCCUPANCY * agents
+    sc = mmc_scenario(agents=agents, load=load, aht=AHT, calls_per_replication=1000)
     sc = dataclasses.replace(sc, horizon=horizon, warmup=0.0, replications=1)
-    ciw_calls, ciw_wall = run_ciw(horizon, seed)
+    t0 = time.perf_counter()
+    rep = run_replication(sc, 0, seed=seed, explain=explain)
+    return rep.calls_simulated, time.perf_counter() - t0
+
+
+def speed(calls: int, seed: int, repeat: int) -> tuple[str, list[tuple[int, float]]]:
+    """The comparison table; returns it and (agents, ratio) per size."""
+    lines = [
+        f"M/M/c at {OCCUPANCY:.0%} occupancy, AHT {AHT:.0f} s, no warm-up, seed {seed}; "
+        f"horizon sized for {calls:,} calls per row (same horizon for both simulators); "
+        f"best of {repeat} run(s) each.",
+        "",
+        "| agents | simulator | calls | wall s | calls/s | µs/call | vs ciw |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    ratios: list[tuple[int, float]] = []
+    for agents in SIZES:
+        horizon = calls / (OCCUPANCY * agents / AHT)
+        best: dict[str, tuple[int, float]] = {}
+        for _ in range(repeat):  # interleaved, so background load hits both alike
+            runs: tuple[tuple[str, Callable[[], tuple[int, float]]], ...] = (
+                ("ciw", partial(run_ciw, agents, horizon, seed)),
+                ("sim", partial(run_ours, agents, horizon, seed, explain=False)),
+                ("explain", partial(run_ours, agents, horizon, seed, explain=True)),
+            )
+            for name, run in runs:
+                n, wall = run()
+                if name not in best or wall < best[name][1]:
+                    best[name] = (n, wall)
+        ciw_rate = best["ciw"][0] / best["ciw"][1]
+        labels = {
+            "ciw": f"ciw {ciw.__version__}",
+            "sim": "cti_server.sim + routing engine (default, explain=False)",
+            "explain": "cti_server.sim --explain (engine as in the live server)",
+        }
+        for name in ("ciw", "sim", "explain"):
+            n, wall = best[name]
+            rate = n / wall
+            lines.append(
+                f"| {agents} | {labels[name]} | {n:,} | {wall:.2f} | {rate:,.0f} | "
+                f"{1e6 / rate:.1f} | {rate / ciw_rate:.2f}× |"
+            )
+        ratios.append((agents, best["sim"][0] / best["sim"][1] / ciw_rate))
+    return "\n".join(lines), ratios
+
+
+def tiers_speed(seed: int) -> str:
+    """Speed on a scenario ciw cannot express (three tiers, SL-gap routing, abandonment)."""
+    sc = load_scenario(SCENARIO)
     t0 = time.perf_counter()
     rep = run_replication(sc, 0, seed=seed)
-    sim_wall = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    stub = run_replication(
-        sc, 0, seed=seed, engine_factory=lambda _s, _t: cast(RoutingEngine, _FifoStandIn())
+    wall = time.perf_counter() - t0
+    return (
+        f"For comparison, one replication of `bench/scenarios/{SCENARIO.name}` (50 agents, "
+        f"3 tiers, SL-gap selection, abandonment, time-varying load; no ciw equivalent): "
+        f"{rep.calls_simulated:,} calls in {wall:.2f} s = "
+        f"{rep.calls_simulated / wall:,.0f} calls/s."
     )
-    stub_wall = time.perf_counter() - t0
-    ciw_rate = ciw_calls / ciw_wall
-    sim_rate = rep.calls_simulated / sim_wall
-    stub_rate = stub.calls_simulated / stub_wall
-    rows = [
-        ("ciw 3 (M/M/20)", ciw_calls, ciw_wall, ciw_rate, 1.0),
-        ("cti_server.sim + real routing engine", rep.calls_simulated, sim_wall, sim_rate,
-         sim_rate / ciw_rate),
-        ("cti_server.sim loop + minimal FIFO stand-in (diagnostic)", stub.calls_simulated,
-         stub_wall, stub_rate, stub_rate / ciw_rate),
-    ]  # fmt: skip
-    lines = [
-        f"M/M/{AGENTS}, AHT {AHT:.0f} s, load {LOAD:g} erlangs (90 %), horizon "
-        f"{horizon:,.0f} s simulated time, seed {seed}.",
-        "",
-        "| simulator | calls | wall s | calls/s | vs ciw |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [f"| {n} | {c:,} | {w:.2f} | {r:,.0f} | {x:.2f}× |" for n, c, w, r, x in rows]
-    per_call_engine = (sim_wall - stub_wall) / rep.calls_simulated * 1e6
-    lines += [
-        "",
-        f"Engine share: about {per_call_engine:.1f} µs per call inside the routing engine "
-        f"(real-engine run minus stand-in run), {stub_wall / rep.calls_simulated * 1e6:.1f} µs "
-        "per call in the simulator's own loop.",
-    ]
-    return "\n".join(lines), {"ciw": ciw_rate, "sim": sim_rate, "stub": stub_rate}
 
 
 def validation(quick: bool) -> tuple[str, list[Check]]:
@@ -192,28 +164,44 @@ def validation(quick: bool) -> tuple[str, list[Check]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (smoke test)")
-    parser.add_argument("--calls", type=int, default=300_000, help="calls for the speed run")
+    parser.add_argument("--calls", type=int, default=300_000, help="calls per speed row")
+    parser.add_argument("--repeat", type=int, help="runs per simulator and size (best kept)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     calls = args.calls // 10 if args.quick else args.calls
-    speed_text, rates = speed(calls, args.seed)
+    repeat = args.repeat or (1 if args.quick else 2)
+    speed_text, ratios = speed(calls, args.seed, repeat)
     print(speed_text)
+    met = [a for a, r in ratios if r >= GOAL]
+    missed = [a for a, r in ratios if r < GOAL]
+    verdict = "Goal ≥ 3× ciw (default configuration): " + "; ".join(
+        f"{a} agents {r:.2f}× ({'met' if r >= GOAL else 'NOT met'})" for a, r in ratios
+    )
+    verdict += "."
+    if missed:
+        verdict += (
+            f" Not met at {', '.join(map(str, missed))} agents: there ciw's per-event cost is "
+            "still small, while each simulated call makes three calls into the full routing "
+            "engine (skills, levels, tiers, SL window, timers) at about 4-5 µs in total."
+        )
+    if met:
+        verdict += (
+            f" Met at {', '.join(map(str, met))} agents: ciw's cost per event grows with the "
+            "number of servers, the engine's indexed idle-agent heaps do not."
+        )
+    print()
+    print(verdict)
+    tiers_text = tiers_speed(args.seed)
+    print()
+    print(tiers_text)
     print()
     val_text, _ = validation(args.quick)
     print(val_text)
-    ratio = rates["sim"] / rates["ciw"]
-    verdict = (
-        f"Goal ≥ 3× ciw: {'met' if ratio >= 3 else 'NOT met'} ({ratio:.2f}×). "
-        "The routing engine runs for every arrival, answer and hang-up; the loop itself "
-        f"(diagnostic row) runs at {rates['stub'] / rates['ciw']:.1f}× ciw."
-    )
-    print()
-    print(verdict)
     if not args.quick:
         write_section(
             "sim",
             "Simulator: speed vs ciw and validation against Erlang C / Erlang A",
-            speed_text + "\n\n" + verdict + "\n\n" + val_text,
+            speed_text + "\n\n" + verdict + "\n\n" + tiers_text + "\n\n" + val_text,
             command="python -m bench.bench_sim",
         )
     return 0

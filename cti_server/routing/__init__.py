@@ -2,7 +2,7 @@
 
 Usage::
 
-    engine = RoutingEngine(EngineConfig())
+    engine = RoutingEngine(EngineConfig())  # explain=False: actions carry NOT_EXPLAINED
     engine.add_tier(TierSpec(tier_id="vip", sl_seconds=10, sl_target=0.9, priority_weight=2))
     ...
     for action in engine.call_arrived(CallSpec(call_id="c1", queue_id="q", tier_id="vip"), now):
@@ -11,6 +11,7 @@ Usage::
 
 from . import actions
 from .actions import (
+    NOT_EXPLAINED,
     Action,
     AgentCandidate,
     AgentStateChanged,
@@ -53,6 +54,7 @@ from .model import (
 from .service_level import ServiceLevelWindow, SlFigures
 
 __all__ = [
+    "NOT_EXPLAINED",
     "Action",
     "AgentCandidate",
     "AgentGroupSpec",

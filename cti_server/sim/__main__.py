@@ -29,6 +29,14 @@ def _parser() -> argparse.ArgumentParser:
         "--confidence", type=float, default=0.95, help="confidence level of the CIs (default 0.95)"
     )
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help=(
+            "let the engine build the explanation of every decision, as the live server "
+            "does (same results, about 2x slower; the simulator does not print them)"
+        ),
+    )
     return p
 
 
@@ -49,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         scenario = load_scenario(args.scenario)
         run = simulate(
-            scenario, replications=args.replications, seed=args.seed, strategy=args.strategy
+            scenario,
+            replications=args.replications,
+            seed=args.seed,
+            strategy=args.strategy,
+            explain=args.explain,
         )
     except ScenarioError as exc:
         print(f"cti-sim: error: {exc}", file=sys.stderr)

@@ -39,7 +39,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any
 
 from cti_server.routing import (
     AgentGroupSpec,
@@ -58,6 +58,7 @@ from cti_server.routing.actions import (
     LeftQueue,
     Offer,
     Overflowed,
+    Queued,
 )
 from cti_server.sim.scenario import STRATEGIES, Scenario, ScenarioError
 
@@ -150,13 +151,17 @@ class _Agent:
         self.call: _Call | None = None
 
 
-def build_engine(scenario: Scenario, strategy: str) -> RoutingEngine:
-    """A routing engine configured from the scenario (tiers, groups, queues, agents)."""
+def build_engine(scenario: Scenario, strategy: str, *, explain: bool = False) -> RoutingEngine:
+    """A routing engine configured from the scenario (tiers, groups, queues, agents).
+
+    ``explain=False`` (the default here) skips building the explanation of each decision,
+    which the simulator never reads; the decisions are the same either way."""
     engine = RoutingEngine(
         EngineConfig(
             call_selection=strategy,
             agent_order=scenario.agent_order,
             sl_window=scenario.sl_window,
+            explain=explain,
         )
     )
     for t in scenario.tiers:
@@ -214,25 +219,71 @@ def _overlap(start: float, end: float, lo: float, hi: float) -> float:
     return d if d > 0.0 else 0.0
 
 
+def _arrival_sampler(
+    rates: tuple[float, ...], interval: float, horizon: float, rng: random.Random
+) -> Callable[[float], float]:
+    """Next Poisson arrival after t at piecewise-constant ``rates`` (calls per second, one
+    per interval; the last applies to the rest of the horizon); inf if none before the
+    horizon. A gap that crosses an interval boundary is redrawn from the boundary at the
+    next rate (exact by memorylessness)."""
+    uniform = rng.random
+    log = math.log
+    inf = math.inf
+    last = len(rates) - 1
+    if last == 0:
+        rate = rates[0]
+        if rate <= 0.0:
+            return lambda t: inf
+
+        def constant(t: float) -> float:
+            t_next = t - log(1.0 - uniform()) / rate
+            return t_next if t_next < horizon else inf
+
+        return constant
+
+    def piecewise(t: float) -> float:
+        while t < horizon:
+            k = int(t // interval)
+            rate = rates[k if k < last else last]
+            boundary = min((k + 1) * interval, horizon)
+            if rate > 0.0:
+                t_next = t - log(1.0 - uniform()) / rate
+                if t_next < boundary:
+                    return t_next
+            t = boundary
+        return inf
+
+    return piecewise
+
+
 def run_replication(
     scenario: Scenario,
     replication: int,
     *,
     seed: int | None = None,
     strategy: str | None = None,
-    engine_factory: EngineFactory = build_engine,
+    engine_factory: EngineFactory | None = None,
+    explain: bool = False,
 ) -> ReplicationResult:
-    """Simulate one replication and return its raw counters."""
+    """Simulate one replication and return its raw counters.
+
+    ``engine_factory(scenario, strategy)`` may supply a customised engine; by default
+    :func:`build_engine` with ``explain``. The loop is written for speed (local names,
+    tuple events, type dispatch of the actions); see the module docstring for semantics."""
     strat = strategy or scenario.strategy
     if strat not in STRATEGIES:
         raise ScenarioError(scenario.source, "strategy", f"unknown strategy {strat!r}")
     base_seed = scenario.seed if seed is None else seed
-    engine = engine_factory(scenario, strat)
+    if engine_factory is None:
+        engine = build_engine(scenario, strat, explain=explain)
+    else:
+        engine = engine_factory(scenario, strat)
     horizon = scenario.horizon
     warmup = scenario.warmup
     interval = scenario.interval
+    inf = math.inf
 
-    heap: list[tuple[float, int, int, object]] = []
+    heap: list[tuple[float, int, int, Any]] = []
     push = heapq.heappush
     pop = heapq.heappop
     seq = 0
@@ -246,8 +297,15 @@ def run_replication(
     stream_tier = [s.tier_id for s in streams]
     stream_prio = [s.priority for s in streams]
     stream_bs = [s.business_selection for s in streams]
-    rates = [tuple(r / 3600.0 for r in s.rates_per_hour) for s in streams]
-    arr_rng = [stream_rng(base_seed, replication, i, "arrivals") for i in range(n_streams)]
+    next_arrival = [
+        _arrival_sampler(
+            tuple(r / 3600.0 for r in s.rates_per_hour),
+            interval,
+            horizon,
+            stream_rng(base_seed, replication, i, "arrivals"),
+        )
+        for i, s in enumerate(streams)
+    ]
     service = [
         s.service.sampler(stream_rng(base_seed, replication, i, "service"))
         for i, s in enumerate(streams)
@@ -263,25 +321,9 @@ def run_replication(
     ring = ring_dist.sampler(stream_rng(base_seed, replication, -1, "ring"))
     acw_of_queue = {q.queue_id: q.acw_seconds for q in scenario.queues}
 
-    def next_arrival(i: int, t: float) -> float:
-        """Next Poisson arrival of stream i after t (inf if none before the horizon)."""
-        rs = rates[i]
-        rng_random = arr_rng[i].random
-        last = len(rs) - 1
-        while t < horizon:
-            k = int(t // interval)
-            rate = rs[k if k < last else last]
-            boundary = horizon if last == 0 else min((k + 1) * interval, horizon)
-            if rate > 0.0:
-                t_next = t - math.log(1.0 - rng_random()) / rate
-                if t_next < boundary:
-                    return t_next
-            t = boundary
-        return math.inf
-
     for i in range(n_streams):
-        t0 = next_arrival(i, 0.0)
-        if t0 < math.inf:
+        t0 = next_arrival[i](0.0)
+        if t0 < inf:
             push(heap, (t0, seq, _ARRIVAL, i))
             seq += 1
 
@@ -294,7 +336,7 @@ def run_replication(
             agents[ag.agent_id] = ag
             push(heap, (pool.start, seq, _SHIFT_START, ag))
             seq += 1
-            if pool.end < math.inf:
+            if pool.end < inf:
                 push(heap, (pool.end, seq, _SHIFT_END, ag))
                 seq += 1
 
@@ -302,12 +344,16 @@ def run_replication(
     call_arrived = engine.call_arrived
     offer_accepted = engine.offer_accepted
     call_ended = engine.call_ended
-    next_deadline = engine.next_deadline
-    tick_at = math.inf
+    # SL deadlines produce no action, so only timers that can act need a tick.
+    next_deadline = getattr(engine, "next_action_deadline", engine.next_deadline)
+    tick_at = inf
     pending_measured = 0  # counted calls not yet answered/abandoned/left
     n_calls = 0
     n_events = 0
     now = 0.0
+    arrival_kind, end_kind, answer_kind, abandon_kind = _ARRIVAL, _END, _ANSWER, _ABANDON
+    waiting, offered, done = _WAITING, _OFFERED, _DONE
+    shift_end_reason = SHIFT_END_REASON
 
     def finish_shift(ag: _Agent, t: float) -> None:
         ag.leaving = False
@@ -318,32 +364,49 @@ def run_replication(
     def leave_after_call(ag: _Agent, t: float) -> None:
         """The agent is talking: log out once the call and its ACW are over."""
         ag.leaving = True
-        engine.agent_not_ready(ag.agent_id, SHIFT_END_REASON, t)
+        engine.agent_not_ready(ag.agent_id, shift_end_reason, t)
 
     def execute(actions: list[Action], t: float) -> None:
         """Carry out the engine's actions at time t."""
         nonlocal seq, pending_measured
-        for act in actions:
+        for act in actions:  # most frequent kinds first
             if isinstance(act, AgentStateChanged):
-                if act.reason == SHIFT_END_REASON:
+                if act.reason is not None and act.reason == shift_end_reason:
                     finish_shift(agents[act.agent_id], t)
             elif isinstance(act, Offer):
                 call = calls[act.call_id]
                 ag = agents[act.agent_id]
-                call.state = _OFFERED
+                call.state = offered
                 call.agent = ag
                 call.queue = act.queue_id
                 ag.call = call
                 ag.working = True
                 ag.busy_since = t
-                if ring_zero:
-                    answer(call, ag, t)
-                else:
-                    push(heap, (t + ring(), seq, _ANSWER, call))
+                if ring_zero:  # answered at once (inline copy of answer() for speed)
+                    if call.measured:
+                        wait = t - call.arrival
+                        c = counts[call.stream]
+                        c.answered += 1
+                        c.wait_answered += wait
+                        if wait > 0.0:
+                            c.waited += 1
+                        if wait <= stream_sl[call.stream]:
+                            c.answered_in_sl += 1
+                        pending_measured -= 1
+                    call.state = done
+                    push(heap, (t + call.service, seq, end_kind, call))
                     seq += 1
+                    execute(offer_accepted(call.call_id, ag.agent_id, t), t)
+                    if ag.leaving:
+                        leave_after_call(ag, t)
+                else:
+                    push(heap, (t + ring(), seq, answer_kind, call))
+                    seq += 1
+            elif isinstance(act, Queued):
+                pass
             elif isinstance(act, CallbackRequested):
                 call = calls[act.call_id]
-                if call.state == _WAITING:
+                if call.state == waiting:
                     call.state = _CALLBACK
                     if call.measured:
                         counts[call.stream].callbacks += 1
@@ -353,7 +416,7 @@ def run_replication(
                     counts[call.stream].overflowed += 1
             elif isinstance(act, LeftQueue):
                 call = calls.pop(act.call_id)
-                call.state = _DONE
+                call.state = done
                 if call.measured:
                     c = counts[call.stream]
                     c.left += 1
@@ -362,8 +425,8 @@ def run_replication(
 
     def answer(call: _Call, ag: _Agent, t: float) -> None:
         nonlocal seq, pending_measured
-        wait = t - call.arrival
         if call.measured:
+            wait = t - call.arrival
             c = counts[call.stream]
             c.answered += 1
             c.wait_answered += wait
@@ -372,8 +435,8 @@ def run_replication(
             if wait <= stream_sl[call.stream]:
                 c.answered_in_sl += 1
             pending_measured -= 1
-        call.state = _DONE
-        push(heap, (t + call.service, seq, _END, call))
+        call.state = done
+        push(heap, (t + call.service, seq, end_kind, call))
         seq += 1
         execute(offer_accepted(call.call_id, ag.agent_id, t), t)
         if ag.leaving:  # the shift ended while the phone was ringing
@@ -382,49 +445,54 @@ def run_replication(
     while heap:
         now, _, kind, obj = pop(heap)
         n_events += 1
-        if kind == _ARRIVAL:
-            i = cast(int, obj)
+        if kind == arrival_kind:
             n_calls += 1
             cid = f"c{n_calls}"
             measured = now >= warmup
-            call = _Call(cid, i, now, service[i](), measured)
+            call = _Call(cid, obj, now, service[obj](), measured)
             calls[cid] = call
             if measured:
-                counts[i].offered += 1
+                counts[obj].offered += 1
                 pending_measured += 1
-            pat = patience[i]
+            pat = patience[obj]
             if pat is not None:
-                push(heap, (now + pat(), seq, _ABANDON, call))
+                push(heap, (now + pat(), seq, abandon_kind, call))
                 seq += 1
-            t_next = next_arrival(i, now)
-            if t_next < math.inf:
-                push(heap, (t_next, seq, _ARRIVAL, i))
+            t_next = next_arrival[obj](now)
+            if t_next < inf:
+                push(heap, (t_next, seq, arrival_kind, obj))
                 seq += 1
-            acts = call_arrived(
-                CallSpec(
-                    call_id=cid,
-                    queue_id=stream_q[i],
-                    tier_id=stream_tier[i],
-                    business_selection=stream_bs[i],
-                    priority=stream_prio[i],
+            execute(
+                call_arrived(
+                    CallSpec(
+                        call_id=cid,
+                        queue_id=stream_q[obj],
+                        tier_id=stream_tier[obj],
+                        business_selection=stream_bs[obj],
+                        priority=stream_prio[obj],
+                    ),
+                    now,
                 ),
                 now,
             )
-            execute(acts, now)
-        elif kind == _END:
-            call = cast(_Call, obj)
-            ag = cast(_Agent, call.agent)
+        elif kind == end_kind:
+            call = obj
+            ag = call.agent
             del calls[call.call_id]
             acw = acw_of_queue[call.queue]
-            pool_busy[ag.pool] += _overlap(ag.busy_since, now + acw, warmup, horizon)
+            busy_end = now + acw
+            if busy_end > warmup and ag.busy_since < horizon:
+                d = min(busy_end, horizon) - max(ag.busy_since, warmup)
+                if d > 0.0:
+                    pool_busy[ag.pool] += d
             ag.working = False
-            if not ag.leaving and ag.shift_end <= now + acw:
+            if not ag.leaving and ag.shift_end <= busy_end:
                 leave_after_call(ag, now)  # the shift ends during the coming ACW
             execute(call_ended(call.call_id, now), now)
-        elif kind == _ABANDON:
-            call = cast(_Call, obj)
-            if call.state == _WAITING:
-                call.state = _DONE
+        elif kind == abandon_kind:
+            call = obj
+            if call.state == waiting:
+                call.state = done
                 del calls[call.call_id]
                 if call.measured:
                     c = counts[call.stream]
@@ -432,26 +500,25 @@ def run_replication(
                     c.waited += 1
                     pending_measured -= 1
                 execute(engine.call_abandoned(call.call_id, now), now)
-        elif kind == _ANSWER:
-            call = cast(_Call, obj)
-            answer(call, cast(_Agent, call.agent), now)
+        elif kind == answer_kind:
+            answer(obj, obj.agent, now)
         elif kind == _TICK:
             if now >= tick_at:
-                tick_at = math.inf
+                tick_at = inf
             d = next_deadline()
             if d is not None and d <= now:
                 execute(engine.tick(now), now)
         elif kind == _SHIFT_START:
-            ag = cast(_Agent, obj)
+            ag = obj
             ag.logged_in_at = now
             engine.agent_login(ag.agent_id, now)
             execute(engine.agent_ready(ag.agent_id, now), now)
         elif kind == _SHIFT_END:
-            ag = cast(_Agent, obj)
+            ag = obj
             if ag.logged_in_at >= 0.0 and not ag.leaving:
                 if not ag.working:
                     finish_shift(ag, now)
-                elif ag.call is not None and ag.call.state == _DONE:  # talking
+                elif ag.call is not None and ag.call.state == done:  # talking
                     leave_after_call(ag, now)
                 else:  # ringing: handled when the call is answered
                     ag.leaving = True
@@ -503,7 +570,8 @@ def simulate(
     replications: int | None = None,
     seed: int | None = None,
     strategy: str | None = None,
-    engine_factory: EngineFactory = build_engine,
+    engine_factory: EngineFactory | None = None,
+    explain: bool = False,
 ) -> RunResult:
     """Run independent replications (0 .. n-1) and return their raw counters."""
     n = scenario.replications if replications is None else replications
@@ -516,7 +584,12 @@ def simulate(
     for r in range(n):
         result.replications.append(
             run_replication(
-                scenario, r, seed=base_seed, strategy=strat, engine_factory=engine_factory
+                scenario,
+                r,
+                seed=base_seed,
+                strategy=strat,
+                engine_factory=engine_factory,
+                explain=explain,
             )
         )
     result.wall_seconds = time.perf_counter() - t0
