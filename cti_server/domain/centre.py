@@ -92,6 +92,7 @@ from shared.protocol.supervisor import (
 )
 from shared.protocol.switch import (
     Bridge,
+    FallbackCall,
     FallbackOutcome,
     Hangup,
     Hold,
@@ -113,16 +114,20 @@ from shared.protocol.switch import (
 
 from .config import (
     ACW_REASON,
+    CONSULT_OFFERED_REASON,
+    DIRECT_CALL_REASON,
     DISCONNECTED_REASON,
     FORCED_REASON,
     OFFER_FAILED_REASON,
     UNREGISTERED_REASON,
     DomainConfig,
 )
+from .consult import Consultations
 from .errors import engine_errors, invalid_state
 from .model import AgentRecord, CallRecord, wire_state
+from .monitor import Monitors
 from .persistence import Persistence
-from .supervisor import SlCounter, SupervisorFeed
+from .supervisor import AgentCountIndex, SlCounter, SupervisorFeed, WaitIndex
 from .switchlink import SwitchLink
 from .timers import EngineTimer
 
@@ -227,6 +232,9 @@ class ContactCentre:
         self.timer = EngineTimer(engine, clock, self._timer_actions)
         self.calls: dict[str, CallRecord] = {}
         self.reasons = {r.reason_id: r.label for r in config.reason_codes.values() if r.active}
+        self.waits_by_queue = WaitIndex()
+        self.waits_by_tier = WaitIndex()
+        self.agent_counts = AgentCountIndex(config.queues)
         self.agents: dict[str, AgentRecord] = {}
         for agent in config.agents.values():
             if not agent.active:
@@ -234,7 +242,13 @@ class ContactCentre:
             skills = dict(agent.skills)
             queues = tuple(q.queue_id for q in config.queues.values() if q.skill in skills)
             self.agents[agent.agent_id] = AgentRecord(
-                agent.agent_id, agent.name, str(agent.role), skills, queues, since=clock.wall()
+                agent.agent_id,
+                agent.name,
+                str(agent.role),
+                skills,
+                queues,
+                since=clock.wall(),
+                on_state=self._agent_state_changed,
             )
         window = self.domain.engine.sl_window
         self._queue_sl = {q: SlCounter(window) for q in config.queues}
@@ -242,6 +256,9 @@ class ContactCentre:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
+        self._acw_timers: dict[str, asyncio.TimerHandle] = {}
+        self.consults = Consultations(self)
+        self.monitors = Monitors(self)
 
     # ==================================================================== plumbing
 
@@ -263,6 +280,10 @@ class ContactCentre:
         task.add_done_callback(self._task_done)
         return task
 
+    @staticmethod
+    def ctx(agent_id: str | None) -> Ctx:
+        return Ctx(agent_id=agent_id)
+
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -276,6 +297,9 @@ class ContactCentre:
 
     async def stop(self) -> None:
         self.timer.stop()
+        for handle in self._acw_timers.values():
+            handle.cancel()
+        self._acw_timers.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -503,6 +527,10 @@ class ContactCentre:
                 log.warning("switch %s is away: offer %s stays pending", call.switch_id, call)
         return []
 
+    def delivered(self, call: CallRecord, rec: AgentRecord) -> CallDelivered:
+        """The screen pop of ``call`` for ``rec`` (customer context and trajectory)."""
+        return self._delivered(call, rec)
+
     def _delivered(self, call: CallRecord, rec: AgentRecord) -> CallDelivered:
         return CallDelivered(
             call_id=call.call_id,
@@ -517,6 +545,8 @@ class ContactCentre:
             customer_name=_label(call.customer_name),
             wait_seconds=max(0.0, self.clock.wall() - call.arrived_at),
             ring_timeout_seconds=self.domain.ring_timeout,
+            consult_of=call.consult_of,
+            from_agent=call.from_agent,
             trajectory=tuple(call.trajectory),
         )
 
@@ -524,6 +554,18 @@ class ContactCentre:
 
     async def _record(self, call: CallRecord, kind: CallEventKind, data: dict[str, Any]) -> None:
         await self._store_event(call.call_id, kind, data)
+
+    async def store_event(
+        self,
+        call_id: str,
+        kind: CallEventKind,
+        data: dict[str, Any],
+        *,
+        at: float | None = None,
+        event_key: str | None = None,
+    ) -> None:
+        """Append one call event (committed when this returns)."""
+        await self._store_event(call_id, kind, data, at=at, event_key=event_key)
 
     async def _store_event(
         self,
@@ -569,6 +611,86 @@ class ContactCentre:
     def _logged_on(self, rec: AgentRecord) -> None:
         if self.engine.agent_state(rec.agent_id) == EngineState.LOGGED_OUT:
             raise invalid_state(f"agent {rec.agent_id} is logged off", state="logged_off")
+
+    def logged_on(self, rec: AgentRecord) -> None:
+        """Raise ``invalid_state`` unless the agent is logged on."""
+        self._logged_on(rec)
+
+    def call_at(self, agent_id: str, call_id: str) -> CallRecord:
+        """The call ``call_id`` as the agent's own (``unknown_call`` otherwise)."""
+        call = self.calls.get(call_id)
+        if call is None or call.closed or call.agent_id != agent_id:
+            raise DomainError(
+                ErrorCode.UNKNOWN_CALL, f"call {call_id} is not at this agent", {"call_id": call_id}
+            )
+        return call
+
+    def direct_reason(self, agent_id: str) -> str | None:
+        """``consult_offered`` / ``direct_call`` while the agent is on a call the engine did
+        not route (see ``config.DIRECT_CALL_REASON``), else ``None``."""
+        if self.engine.agent_state(agent_id) != EngineState.NOT_READY:
+            return None
+        reason = self.engine.agent_reason(agent_id)
+        return reason if reason in (CONSULT_OFFERED_REASON, DIRECT_CALL_REASON) else None
+
+    def end_direct(
+        self, call: CallRecord, agent_id: str, *, acw: bool, reason: str | None = None
+    ) -> list[Action]:
+        """End an agent's direct call: not ready (``reason``, a pending request, or
+        ``disconnected``), after-call work for the queue's ``acw_seconds`` (``acw``), or ready."""
+        if self.direct_reason(agent_id) is None:
+            return []
+        rec = self.agents[agent_id]
+        if rec.call_id == call.call_id:
+            rec.call_id = None
+        pending, rec.direct_pending = rec.direct_pending, None
+        now = self.now()
+        if rec.disconnected:
+            return self.call_engine(self.engine.agent_not_ready, agent_id, DISCONNECTED_REASON, now)
+        if reason is not None or pending is not None:
+            chosen = reason or pending
+            assert chosen is not None
+            if chosen == ACW_REASON:
+                rec.acw_call = call.call_id
+            return self.call_engine(self.engine.agent_not_ready, agent_id, chosen, now)
+        queue = self.config.queues.get(call.queue_id or "")
+        seconds = queue.acw_seconds if queue is not None and acw else 0.0
+        if seconds <= 0:
+            return self.call_engine(self.engine.agent_ready, agent_id, now)
+        rec.acw_call = call.call_id
+        rec.acw_deadline = self.clock.wall() + seconds
+        old = self._acw_timers.pop(agent_id, None)
+        if old is not None:
+            old.cancel()
+        self._acw_timers[agent_id] = asyncio.get_running_loop().call_later(
+            seconds, self._direct_acw_due, agent_id, call.call_id
+        )
+        return self.call_engine(self.engine.agent_not_ready, agent_id, ACW_REASON, now)
+
+    def _direct_acw_due(self, agent_id: str, call_id: str) -> None:
+        self._acw_timers.pop(agent_id, None)
+        self.spawn(self._direct_acw_over(agent_id, call_id))
+
+    async def _direct_acw_over(self, agent_id: str, call_id: str) -> None:
+        rec = self.agents[agent_id]
+        if (
+            rec.acw_call != call_id
+            or self.engine.agent_state(agent_id) != EngineState.NOT_READY
+            or self.engine.agent_reason(agent_id) != ACW_REASON
+        ):
+            return  # the agent ended the ACW (or changed state) already
+        actions = self.call_engine(self.engine.agent_ready, agent_id, self.now())
+        await self.run(actions, ctx=Ctx(agent_id=agent_id))
+
+    def end_agent_part(self, call: CallRecord, agent_id: str) -> list[Action]:
+        """The agent's part of ``call`` is over (release, transfer, left a conference):
+        engine ``call_ended`` when the engine routed it to the agent, else a direct end."""
+        if (
+            self._engine_call_state(call.call_id) == EngineCallState.CONNECTED
+            and self.engine.call_agent(call.call_id) == agent_id
+        ):
+            return self._end_for_agent(call, agent_id)
+        return self.end_direct(call, agent_id, acw=True)
 
     async def login(
         self,
@@ -638,6 +760,14 @@ class ContactCentre:
                         rec.session.push(
                             CallEstablished(call_id=call.call_id, agent_id=rec.agent_id)
                         )
+                    if call.state is CallState.CONFERENCED:
+                        rec.session.push(
+                            CallConferenced(
+                                call_id=call.call_id,
+                                agent_id=rec.agent_id,
+                                parties=self.consults.parties(call),
+                            )
+                        )
                     if call.state is CallState.HELD:
                         rec.session.push(CallHeld(call_id=call.call_id, agent_id=rec.agent_id))
             case _:
@@ -646,6 +776,8 @@ class ContactCentre:
     async def set_ready(self, agent_id: str, *, forced_by: str | None = None) -> None:
         rec = self.agent(agent_id)
         self._logged_on(rec)
+        if self.direct_reason(agent_id) is not None:
+            raise invalid_state(f"agent {agent_id} is on a call", state=rec.state)
         actions = self.call_engine(self.engine.agent_ready, agent_id, self.now())
         await self.run(actions, ctx=Ctx(agent_id=agent_id, forced_by=forced_by))
 
@@ -656,6 +788,9 @@ class ContactCentre:
         if check:
             self.check_reason(reason)
         self._logged_on(rec)
+        if self.direct_reason(agent_id) is not None:
+            rec.direct_pending = reason  # applied when the direct call ends (like busy)
+            return
         actions = self.call_engine(self.engine.agent_not_ready, agent_id, reason, self.now())
         await self.run(actions, ctx=Ctx(agent_id=agent_id, forced_by=forced_by))
 
@@ -663,8 +798,12 @@ class ContactCentre:
         rec = self.agent(agent_id)
         self._logged_on(rec)
         state = self.engine.agent_state(agent_id)
-        if state == EngineState.RESERVED:
+        direct = self.direct_reason(agent_id)
+        if state == EngineState.RESERVED or direct == CONSULT_OFFERED_REASON:
             raise invalid_state("a call is ringing: answer it first", state="reserved")
+        if direct is not None:
+            rec.direct_pending = ACW_REASON
+            return
         actions = self.call_engine(self.engine.agent_not_ready, agent_id, ACW_REASON, self.now())
         await self.run(actions, ctx=Ctx(agent_id=agent_id))
 
@@ -691,6 +830,8 @@ class ContactCentre:
     ) -> None:
         rec = self.agent(agent_id)
         self._logged_on(rec)
+        if self.direct_reason(agent_id) is not None:
+            raise invalid_state(f"agent {agent_id} is on a call", state=rec.state)
         actions = self.call_engine(self.engine.agent_logout, agent_id, self.now())
         await self.run(
             actions,
@@ -709,6 +850,10 @@ class ContactCentre:
         rec = self.agent(agent_id)
         self._logged_on(rec)
         state = self.engine.agent_state(agent_id)
+        if self.direct_reason(agent_id) is not None:
+            rec.logoff_pending, rec.logoff_forced_by = LogoffReason.FORCED, supervisor_id
+            rec.direct_pending = FORCED_REASON
+            return True
         if state in (EngineState.BUSY, EngineState.RESERVED):
             rec.logoff_pending, rec.logoff_forced_by = LogoffReason.FORCED, supervisor_id
             if state == EngineState.BUSY:
@@ -739,6 +884,14 @@ class ContactCentre:
         now = self.now()
         if state == EngineState.LOGGED_OUT:
             return
+        direct = self.direct_reason(agent_id)
+        if direct == CONSULT_OFFERED_REASON:
+            consult = self.calls.get(rec.call_id or "")
+            if consult is not None and consult.consult_of is not None:
+                await self.consults.withdraw(consult, DISCONNECTED_REASON)
+            return
+        if direct is not None:
+            return  # on a direct call: not ready (disconnected) when it ends
         if state == EngineState.RESERVED:
             call_id = self.engine.agent_call(agent_id)
             assert call_id is not None
@@ -785,7 +938,7 @@ class ContactCentre:
         state = self.engine.agent_state(rec.agent_id)
         if state == EngineState.LOGGED_OUT:
             return
-        if state in (EngineState.BUSY, EngineState.RESERVED):
+        if state in (EngineState.BUSY, EngineState.RESERVED) or self.direct_reason(rec.agent_id):
             rec.logoff_pending, rec.logoff_forced_by = reason, None
             return
         await self.logout(rec.agent_id, reason=reason)
@@ -805,7 +958,7 @@ class ContactCentre:
         state = self.engine.agent_state(agent_id)
         if rec.session is not None or state == EngineState.LOGGED_OUT:
             return  # the new desktop already adopted the agent
-        if state in (EngineState.BUSY, EngineState.RESERVED):
+        if state in (EngineState.BUSY, EngineState.RESERVED) or self.direct_reason(agent_id):
             return  # the call goes on; the new desktop adopts it with agent.login
         actions = self.call_engine(self.engine.agent_logout, agent_id, self.now())
         await self.run(
@@ -851,10 +1004,16 @@ class ContactCentre:
                 business_selection=c.business_selection,
                 customer_ref=c.customer_id,
                 customer_name=_label(c.customer_name),
+                consult_of=c.consult_of,
                 trajectory=tuple(c.trajectory),
             )
             for c in self.calls.values()
-            if c.agent_id == rec.agent_id and c.state is not None
+            if c.state is not None
+            and not c.closed
+            and (
+                rec.agent_id in (c.agent_id, c.conferenced_with)
+                or (c.consult_of is not None and c.from_agent == rec.agent_id)
+            )
         ][:_SNAPSHOT_CALLS]
         return Snapshot(last_seq=session.last_seq, agent=agent, calls=tuple(calls))
 
@@ -881,14 +1040,35 @@ class ContactCentre:
     def tier_ids(self) -> Iterable[str]:
         return self.config.tiers.keys()
 
-    def _waits(self, predicate: Callable[[CallRecord], bool]) -> tuple[int, float]:
-        wall = self.clock.wall()
-        waits = [
-            wall - c.arrived_at
-            for c in self.calls.values()
-            if c.queued and c.state is None and predicate(c)
-        ]
-        return len(waits), max(waits, default=0.0)
+    def _agent_state_changed(self, rec: AgentRecord, old: AgentState, new: AgentState) -> None:
+        self.agent_counts.changed(rec.queues, old, new)
+
+    def _call_changed(self, call: CallRecord) -> None:
+        """Keep the waiting indexes in step with the call (see ``CallRecord.on_change``)."""
+        if call.waiting:
+            if call.queue_id is not None:
+                self.waits_by_queue.set(call.call_id, call.queue_id, call.arrived_at)
+            if call.tier is not None:
+                self.waits_by_tier.set(call.call_id, call.tier, call.arrived_at)
+        else:
+            self.waits_by_queue.discard(call.call_id)
+            self.waits_by_tier.discard(call.call_id)
+
+    def track(self, call: CallRecord) -> CallRecord:
+        """Register a new call record (indexed for the supervisor figures)."""
+        call.on_change = self._call_changed
+        self.calls[call.call_id] = call
+        self._call_changed(call)
+        return call
+
+    def forget(self, call: CallRecord) -> None:
+        call.closed = True
+        self.calls.pop(call.call_id, None)
+
+    def _waits(self, index: WaitIndex, key: str) -> tuple[int, float]:
+        oldest = index.oldest(key)
+        wait = 0.0 if oldest is None else max(0.0, self.clock.wall() - oldest)
+        return index.count(key), wait
 
     def _service_level(self, tier_id: str | None, counter: SlCounter) -> ServiceLevel:
         counter.expire(self.clock.wall())
@@ -910,12 +1090,8 @@ class ContactCentre:
         )
 
     def queue_stats(self, queue_id: str) -> SupervisorQueueStats:
-        queue = self.config.queues[queue_id]
-        counts = dict.fromkeys(("ready", "not_ready", "reserved", "busy", "work_not_ready"), 0)
-        for rec in self.agents.values():
-            if queue.skill in rec.skills and rec.state is not AgentState.LOGGED_OFF:
-                counts[rec.state.value] += 1
-        waiting, longest = self._waits(lambda c: c.queue_id == queue_id)
+        counts = self.agent_counts.counts(queue_id)
+        waiting, longest = self._waits(self.waits_by_queue, queue_id)
         counter = self._queue_sl[queue_id]
         counter.expire(self.clock.wall())
         tier = self.config.tiers.get(self.domain.default_tier)
@@ -939,7 +1115,7 @@ class ContactCentre:
         )
 
     def tier_stats(self, tier_id: str) -> SupervisorTierStats:
-        waiting, longest = self._waits(lambda c: c.tier == tier_id)
+        waiting, longest = self._waits(self.waits_by_tier, tier_id)
         return SupervisorTierStats(
             tier=tier_id,
             waiting=waiting,
@@ -994,7 +1170,7 @@ class ContactCentre:
             call.blacklisted = customer.blacklisted
             call.tier = customer.tier_id if customer.tier_id in self.config.tiers else None
         call.tier = call.tier or self._default_tier()
-        self.calls[call.call_id] = call
+        self.track(call)
         await self._store_event(
             call.call_id,
             CallEventKind.ARRIVED,
@@ -1161,6 +1337,27 @@ class ContactCentre:
             )
             return
         K = SwitchCallEventKind
+        if call.consult_of is not None:  # reported on the consultation's own call id
+            parent = self.calls.get(call.consult_of)
+            if parent is not None and parent.consult_id == call.call_id:
+                await self.consults.leg_event(parent, call, ev)
+            return
+        if ev.leg is LegRole.CONSULT:  # the consult leg of this call
+            consult = self.calls.get(call.consult_id or "")
+            if consult is not None:
+                await self.consults.leg_event(call, consult, ev)
+            elif call.conferenced_with is not None and kind in (K.RELEASED, K.FAILED):
+                await self.consults.leave_conference(call, call.conferenced_with, ev.at)
+            return
+        if (
+            call.conferenced_with is not None
+            and kind in (K.RELEASED, K.FAILED)
+            and ev.leg is LegRole.AGENT
+        ):
+            leaving = ev.agent_id or call.agent_id
+            if leaving is not None and leaving in (call.agent_id, call.conferenced_with):
+                await self.consults.leave_conference(call, leaving, ev.at)
+                return
         if kind in (K.IVR_NODE, K.DTMF, K.MENU_CHOICE):
             data: dict[str, Any] = {"flow_id": call.flow_id, "node": ev.node, "label": ev.detail}
             if ev.dtmf is not None:
@@ -1186,7 +1383,7 @@ class ContactCentre:
             await self._hold(call, ev, held=kind is K.HELD)
         elif kind is K.TRANSFERRED:
             await self._transferred(call, ev)
-        elif kind is K.CONFERENCED:
+        elif kind is K.CONFERENCED and call.conferenced_with is None:
             await self._store_event(
                 call.call_id, CallEventKind.CONFERENCED, {"agent_id": call.agent_id}, at=ev.at
             )
@@ -1218,7 +1415,7 @@ class ContactCentre:
         # arrived (again), queue_enter, ringing, recording_*: acknowledged, nothing to change
 
     async def _answered(self, call: CallRecord, ev: SwitchCallEvent) -> None:
-        if call.state in (CallState.ESTABLISHED, CallState.HELD):
+        if call.state in (CallState.ESTABLISHED, CallState.HELD, CallState.CONFERENCED):
             return  # bridged after answered, or a repeat
         agent_id = ev.agent_id or call.agent_id
         if (
@@ -1245,17 +1442,28 @@ class ContactCentre:
 
     async def _hold(self, call: CallRecord, ev: SwitchCallEvent, *, held: bool) -> None:
         if call.state not in (CallState.ESTABLISHED, CallState.HELD):
+            if call.state is CallState.CONFERENCED:
+                return  # a conference leg's hold: nothing to change for the call
             raise invalid_state(f"call {call.call_id} is not connected to an agent")
+        await self.apply_hold(call, held=held, at=ev.at)
+
+    async def apply_hold(self, call: CallRecord, *, held: bool, at: float) -> None:
+        """Record a hold / retrieve and tell the agent (a repeat is ignored: the switch
+        may report a hold the server applied on its command's acknowledgement)."""
+        target = CallState.HELD if held else CallState.ESTABLISHED
         agent_id = call.agent_id
-        assert agent_id is not None
+        if agent_id is None:
+            return
         rec = self.agents[agent_id]
 
         async def first() -> None:
+            if call.state is target or call.state not in (CallState.ESTABLISHED, CallState.HELD):
+                return
             kind = CallEventKind.HELD if held else CallEventKind.RETRIEVED
-            await self._store_event(call.call_id, kind, {"agent_id": agent_id}, at=ev.at)
-            call.state = CallState.HELD if held else CallState.ESTABLISHED
-            call.state_since = ev.at
-            call.step(ev.at, TrajectoryKind.HOLD if held else TrajectoryKind.RETRIEVE, agent_id)
+            await self._store_event(call.call_id, kind, {"agent_id": agent_id}, at=at)
+            call.state = target
+            call.state_since = at
+            call.step(at, TrajectoryKind.HOLD if held else TrajectoryKind.RETRIEVE, agent_id)
             if rec.session is not None:
                 event: Event = (
                     CallHeld(call_id=call.call_id, agent_id=agent_id)
@@ -1297,6 +1505,11 @@ class ContactCentre:
 
     async def _transferred(self, call: CallRecord, ev: SwitchCallEvent) -> None:
         agent_id = call.agent_id
+        if call.transfer_applied:
+            call.transfer_applied = False
+            return  # the server applied it on the transfer command's acknowledgement
+        if call.consult_id is not None:
+            await self.consults.drop(call, "the call was transferred")
         destination: Destination
         if isinstance(call.transfer_to, AgentDestination | QueueDestination | IvrDestination):
             destination = call.transfer_to
@@ -1307,11 +1520,12 @@ class ContactCentre:
         else:
             destination = IvrDestination(flow_id=call.flow_id or self.domain.default_flow)
         actions: list[Action] = []
-        if (
-            agent_id is not None
-            and self._engine_call_state(call.call_id) == EngineCallState.CONNECTED
+        if agent_id is not None and call.state in (
+            CallState.ESTABLISHED,
+            CallState.HELD,
+            CallState.CONFERENCED,
         ):
-            actions = self._end_for_agent(call, agent_id)
+            actions = self.end_agent_part(call, agent_id)
         rec = self.agents.get(agent_id or "")
 
         async def first() -> None:
@@ -1331,6 +1545,8 @@ class ContactCentre:
                 at=ev.at,
             )
             call.step(ev.at, TrajectoryKind.TRANSFER, agent_id, type(destination).__name__)
+            if agent_id is not None:
+                self.monitors.agent_left(call.call_id, agent_id)
             if rec is not None and rec.session is not None and agent_id is not None:
                 rec.session.push(
                     CallTransferred(
@@ -1338,8 +1554,57 @@ class ContactCentre:
                     )
                 )
             call.agent_id, call.state, call.queued, call.transfer_to = None, None, False, None
+            call.direct, call.from_agent = False, agent_id
 
         await self.run(actions, ctx=Ctx(agent_id=agent_id), first=first)
+
+    async def _requeue(self, call: CallRecord, agent_id: str, queue_id: str, at: float) -> None:
+        """Blind transfer to a queue: the agent's part ends (ACW) and the call is queued
+        again through the engine with its tier and business selection (R-IN-8)."""
+        actions = self.end_agent_part(call, agent_id)
+        rec = self.agents[agent_id]
+        to = QueueDestination(queue_id=queue_id)
+
+        async def first() -> None:
+            await self._store_event(
+                call.call_id,
+                CallEventKind.TRANSFERRED,
+                {"from_agent": agent_id, "to_queue": queue_id, "mode": "single_step"},
+                at=at,
+            )
+            call.step(at, TrajectoryKind.TRANSFER, agent_id, f"queue:{queue_id}")
+            self.monitors.agent_left(call.call_id, agent_id)
+            if rec.session is not None:
+                rec.session.push(
+                    CallTransferred(
+                        call_id=call.call_id, agent_id=agent_id, from_agent=agent_id, to=to
+                    )
+                )
+            call.agent_id, call.state, call.transfer_to = None, None, None
+            call.direct, call.from_agent, call.transfer_applied = False, agent_id, True
+            call.queue_id = queue_id
+            call.skill = self.config.queues[queue_id].skill
+            await self._record(
+                call,
+                CallEventKind.QUEUED,
+                {"queue_id": queue_id, "business_selection": call.business_selection},
+            )
+            call.step(self.clock.wall(), TrajectoryKind.QUEUE_ENTER, queue_id, "transfer")
+
+        await self.run(actions, ctx=Ctx(agent_id=agent_id), first=first)
+        if call.closed:
+            return
+        tier_id = call.tier or self._default_tier()
+        assert tier_id is not None
+        spec = CallSpec(
+            call_id=call.call_id,
+            queue_id=queue_id,
+            tier_id=tier_id,
+            business_selection=call.business_selection or "",
+            priority=call.priority,
+        )
+        call.queued = True
+        await self.run(self.call_engine(self.engine.call_arrived, spec, self.now()))
 
     def _end_for_agent(self, call: CallRecord, agent_id: str) -> list[Action]:
         """``call_ended`` for the agent, with the disconnect / pending-logoff policy."""
@@ -1366,24 +1631,44 @@ class ContactCentre:
             )
         return actions
 
-    async def _released(self, call: CallRecord, ev: SwitchCallEvent) -> None:
+    async def _released(self, call: CallRecord, ev: SwitchCallEvent, *, lost: bool = False) -> None:
+        """The call is over (``lost``: its switch went away for good)."""
+        if call.consult_id is not None:
+            await self.consults.drop(call, "the original call ended")
         state = self._engine_call_state(call.call_id)
         agent_id = call.agent_id
-        by = ev.leg.value if ev.leg in (LegRole.CALLER, LegRole.AGENT) else "system"
+        partner = call.conferenced_with
+        if lost:
+            by = "system"
+        else:
+            by = ev.leg.value if ev.leg in (LegRole.CALLER, LegRole.AGENT) else "system"
         actions: list[Action] = []
         abandoned = False
-        if state == EngineCallState.CONNECTED and agent_id is not None:
-            actions = self._end_for_agent(call, agent_id)
+        if agent_id is not None and call.state in (
+            CallState.ESTABLISHED,
+            CallState.HELD,
+            CallState.CONFERENCED,
+        ):
+            actions = self.end_agent_part(call, agent_id)
+            if partner is not None:
+                actions += self.end_direct(call, partner, acw=True)
             disposition = "answered"
         elif state in (EngineCallState.WAITING, EngineCallState.OFFERED):
-            actions = self.call_engine(self.engine.call_abandoned, call.call_id, self.now())
-            disposition, abandoned = "abandoned", True
+            if lost:  # not the caller's doing: no SL outcome
+                actions = self.call_engine(self.engine.call_withdrawn, call.call_id, self.now())
+                disposition = "switch_lost"
+            else:
+                actions = self.call_engine(self.engine.call_abandoned, call.call_id, self.now())
+                disposition, abandoned = "abandoned", True
         elif call.answered:
             disposition = "answered"
+        elif not call.queued:
+            disposition = "ivr"
         else:
-            disposition = "ivr" if not call.queued else "abandoned"
+            disposition = "switch_lost" if lost else "abandoned"
         rec = self.agents.get(agent_id or "")
         was = call.state
+        cause = ClearCause.FAILED if lost else (ev.cause or ClearCause.NORMAL)
 
         async def first() -> None:
             await self._store_event(call.call_id, CallEventKind.RELEASED, {"by": by}, at=ev.at)
@@ -1402,40 +1687,69 @@ class ContactCentre:
             call.step(ev.at, TrajectoryKind.RELEASE, agent_id, by)
             if abandoned:
                 self._count_abandon(call)
+            self.monitors.call_ended(call.call_id)
             if rec is not None and rec.session is not None and agent_id is not None:
                 if was is CallState.OFFERED:
                     rec.session.push(
                         CallDiverted(
                             call_id=call.call_id,
                             agent_id=agent_id,
-                            reason=DivertReason.CALLER_ABANDONED,
+                            reason=DivertReason.REROUTED if lost else DivertReason.CALLER_ABANDONED,
                         )
                     )
-                elif was in (CallState.ESTABLISHED, CallState.HELD):
+                elif was in (CallState.ESTABLISHED, CallState.HELD, CallState.CONFERENCED):
                     rec.session.push(
                         CallConnectionCleared(
                             call_id=call.call_id,
                             agent_id=agent_id,
-                            cause=ev.cause or ClearCause.NORMAL,
+                            cause=cause,
                             released_by=PartyRole.AGENT if by == "agent" else PartyRole.CALLER,
                         )
                     )
+            other = self.agents.get(partner or "")
+            if other is not None and other.session is not None:
+                other.session.push(
+                    CallConnectionCleared(
+                        call_id=call.call_id,
+                        agent_id=other.agent_id,
+                        cause=cause,
+                        released_by=PartyRole.AGENT if by == "agent" else PartyRole.CALLER,
+                    )
+                )
+            self.forget(call)
             call.state = None
-            self.calls.pop(call.call_id, None)
 
         await self.run(actions, ctx=Ctx(agent_id=agent_id), first=first)
 
     async def fallback_report(self, switch_id: str, msg: SwitchFallbackReport) -> None:
-        """Calls the switch handled alone while the link was down (R-IN-3), idempotently."""
+        """Calls the switch handled alone while the link was down (R-IN-3).
+
+        Idempotent (``event_key`` per call and step; one contact record per call): every
+        call gets its arrival, tier, queue, offer, answer and release with the switch's
+        times and agent, finished calls are closed (``fallback_<outcome>``) with a contact
+        record, and calls still in progress are adopted: an agent talking on one is put on
+        a direct call (busy, no offers) until the switch reports its release."""
         for fc in msg.calls:
             key = f"fallback:{fc.call_id}"
             cid = fc.call_id
+            customer = await self.store.lookup(fc.caller)
             await self._store_event(
                 cid,
                 CallEventKind.ARRIVED,
                 {"caller_number": fc.caller, "called_number": fc.called, "switch_id": switch_id},
                 at=fc.arrived_at,
                 event_key=f"{key}:arrived",
+            )
+            tier = customer.tier_id if customer is not None else None
+            await self._store_event(
+                cid,
+                CallEventKind.TIER_IDENTIFIED,
+                {
+                    "tier_id": tier if tier in self.config.tiers else self._default_tier(),
+                    "customer_id": customer.customer_id if customer is not None else None,
+                },
+                at=fc.arrived_at,
+                event_key=f"{key}:tier",
             )
             if fc.queue_id:
                 await self._store_event(
@@ -1461,22 +1775,93 @@ class ContactCentre:
                     at=fc.answered_at,
                     event_key=f"{key}:answered",
                 )
-            if fc.outcome is not FallbackOutcome.IN_PROGRESS:
-                end = fc.released_at or fc.answered_at or fc.arrived_at
-                await self._store_event(
-                    cid,
-                    CallEventKind.CLOSED,
-                    {"disposition": f"fallback_{fc.outcome.value}"},
-                    at=end,
-                    event_key=f"{key}:closed",
-                )
+            if fc.outcome is FallbackOutcome.IN_PROGRESS:
+                await self._adopt_fallback_call(switch_id, fc, customer)
+                continue
+            end = fc.released_at or fc.answered_at or fc.arrived_at
+            await self._store_event(
+                cid, CallEventKind.RELEASED, {"by": "fallback"}, at=end, event_key=f"{key}:released"
+            )
+            disposition = f"fallback_{fc.outcome.value}"
+            await self._store_event(
+                cid,
+                CallEventKind.CLOSED,
+                {"disposition": disposition},
+                at=end,
+                event_key=f"{key}:closed",
+            )
+            await self.store.add_contact_once(
+                started_at=fc.arrived_at,
+                ended_at=end,
+                call_id=cid,
+                customer_id=customer.customer_id if customer is not None else None,
+                number=fc.caller or "",
+                agent_id=fc.agent_id if fc.answered_at is not None else None,
+                disposition=disposition,
+                summary=f"handled by switch {switch_id} while the CTI link was down",
+            )
+
+    async def _adopt_fallback_call(self, switch_id: str, fc: FallbackCall, customer: Any) -> None:
+        """A call still running after the outage becomes a call the server knows."""
+        if fc.call_id in self.calls:
+            return
+        call = CallRecord(fc.call_id, switch_id, fc.arrived_at, caller=fc.caller, called=fc.called)
+        if customer is not None:
+            call.customer_id, call.customer_name = customer.customer_id, customer.name
+            call.tier = customer.tier_id if customer.tier_id in self.config.tiers else None
+        call.tier = call.tier or self._default_tier()
+        queue = self.config.queues.get(fc.queue_id or "")
+        if queue is not None:
+            call.queue_id, call.skill = queue.queue_id, queue.skill
+        if fc.trajectory:
+            call.merge_trajectory(fc.trajectory)
+        rec = self.agents.get(fc.agent_id or "")
+        if fc.answered_at is None or rec is None:
+            self.track(call)  # in the switch's IVR/queue: later requests find it
+            return
+        call.agent_id, call.answered, call.direct = rec.agent_id, True, True
+        call.state, call.state_since = CallState.ESTABLISHED, fc.answered_at
+        self.track(call)
+        state = self.engine.agent_state(rec.agent_id)
+        if state not in (EngineState.READY, EngineState.NOT_READY, EngineState.ACW):
+            return  # logged off, or on a call the server routed: nothing to protect
+        if self.direct_reason(rec.agent_id) is not None:
+            return
+        if state == EngineState.NOT_READY:
+            rec.direct_pending = self.engine.agent_reason(rec.agent_id)
+        rec.call_id = call.call_id
+        actions = self.call_engine(
+            self.engine.agent_not_ready, rec.agent_id, DIRECT_CALL_REASON, self.now()
+        )
+
+        async def first() -> None:
+            if rec.session is not None:
+                rec.session.push(self._delivered(call, rec))
+                rec.session.push(CallEstablished(call_id=call.call_id, agent_id=rec.agent_id))
+
+        await self.run(actions, ctx=Ctx(agent_id=rec.agent_id), first=first)
 
     async def switch_lost(self, session: Session) -> None:
-        """A switch's session ended for good: its calls are gone from the router."""
+        """A switch's session ended for good (no resume within the grace period).
+
+        Its calls are gone: answered ones end normally for their agents (after-call
+        work), waiting and ringing ones are withdrawn from the engine without an SL
+        outcome (disposition ``switch_lost``; a ringing agent gets ``call.diverted``
+        and is ready again), consultations end, monitors end (``failed``)."""
         if not self.switches.detach(session):
             return
         switch_id = session.principal.principal_id
-        for call in [c for c in self.calls.values() if c.switch_id == switch_id]:
+        self.monitors.switch_lost(switch_id)
+        owned = [c for c in self.calls.values() if c.switch_id == switch_id]
+        for call in sorted(owned, key=lambda c: c.consult_of is not None):
+            if call.closed:
+                continue
+            if call.consult_of is not None:  # its original call is gone already
+                target = call.agent_id
+                actions = self.end_direct(call, target, acw=False) if target else []
+                self.forget(call)
+                await self.run(actions, ctx=Ctx(agent_id=target))
+                continue
             await self._released(
                 call,
                 SwitchCallEvent(
@@ -1487,6 +1872,7 @@ class ContactCentre:
                     at=self.clock.wall(),
                     cause=ClearCause.FAILED,
                 ),
+                lost=True,
             )
 
     # ==================================================================== call control
@@ -1503,19 +1889,23 @@ class ContactCentre:
         """A desktop's call-control request; answered after the switch confirms it."""
         rec = self.agent(agent_id)
         self._logged_on(rec)
+        call = self.calls.get(call_id)
+        if call is not None and call.consult_of is not None and not call.closed:
+            await self._consult_control(agent_id, call, request)
+            return
         if request == "answer" and self.engine.agent_state(agent_id) != EngineState.RESERVED:
             raise invalid_state("no call is ringing at this agent", state=rec.state)
-        call = self.calls.get(call_id)
-        if call is None or call.agent_id != agent_id:
+        if call is None or call.closed or agent_id not in (call.agent_id, call.conferenced_with):
             raise DomainError(
                 ErrorCode.UNKNOWN_CALL, f"call {call_id} is not at this agent", {"call_id": call_id}
             )
+        on_call = (CallState.ESTABLISHED, CallState.HELD, CallState.CONFERENCED)
         allowed: dict[str, tuple[CallState, ...]] = {
             "answer": (CallState.OFFERED,),
-            "release": (CallState.OFFERED, CallState.ESTABLISHED, CallState.HELD),
+            "release": (CallState.OFFERED, *on_call),
             "hold": (CallState.ESTABLISHED,),
             "retrieve": (CallState.HELD,),
-            "dtmf": (CallState.ESTABLISHED, CallState.HELD),
+            "dtmf": on_call,
             "transfer": (CallState.ESTABLISHED, CallState.HELD),
         }
         if call.state not in allowed[request]:
@@ -1523,16 +1913,24 @@ class ContactCentre:
                 f"cannot {request} a call that is {call.state or 'not connected'}",
                 state=str(call.state),
             )
+        if call.consult_id is not None and request in ("retrieve", "transfer"):
+            raise invalid_state(
+                "a consultation is running: use call.reconnect, call.transfer or call.conference",
+                consult_call_id=call.consult_id,
+            )
         action: SwitchAction
+        requeue: str | None = None
         match request:
             case "answer":
                 action = Bridge(agent_id=agent_id)
             case "release":
-                action = (
-                    Hangup(leg=LegRole.AGENT, cause=ClearCause.BUSY)
-                    if call.state is CallState.OFFERED
-                    else Hangup(leg=LegRole.CALLER)
-                )
+                if call.state is CallState.OFFERED:
+                    action = Hangup(leg=LegRole.AGENT, cause=ClearCause.BUSY)
+                elif call.state is CallState.CONFERENCED:  # leave the conference only
+                    leg = LegRole.AGENT if agent_id == call.agent_id else LegRole.CONSULT
+                    action = Hangup(leg=leg)
+                else:
+                    action = Hangup(leg=LegRole.CALLER)
             case "hold":
                 action = Hold(agent_id=agent_id)
             case "retrieve":
@@ -1552,9 +1950,42 @@ class ContactCentre:
                             f"agent {destination.agent_id} has no registered softphone",
                         )
                 elif isinstance(destination, QueueDestination):
-                    self._pick_queue(destination.queue_id, None)
+                    requeue = self._pick_queue(destination.queue_id, None)
                 call.transfer_to = destination
                 action = TransferCall(destination=destination, agent_sip_contact=contact)
         await self.switches.command(
             call.switch_id, call_id, action, timeout=self.domain.command_timeout
+        )
+        if requeue is not None and not call.closed and call.agent_id == agent_id:
+            await self._requeue(call, agent_id, requeue, self.clock.wall())
+
+    async def _consult_control(self, agent_id: str, consult: CallRecord, request: str) -> None:
+        """``call.answer`` / ``call.release`` of a consultation (commands on the original
+        call's consult leg; the switch reports the outcome as consult-leg events)."""
+        if agent_id not in (consult.agent_id, consult.from_agent):
+            raise DomainError(
+                ErrorCode.UNKNOWN_CALL,
+                f"call {consult.call_id} is not at this agent",
+                {"call_id": consult.call_id},
+            )
+        action: SwitchAction
+        if request == "answer" and agent_id == consult.agent_id:
+            if consult.state is not CallState.OFFERED:
+                raise invalid_state("the consultation is not ringing", state=str(consult.state))
+            action = Bridge(agent_id=agent_id)
+        elif request == "release":
+            ringing_here = consult.state is CallState.OFFERED and agent_id == consult.agent_id
+            action = Hangup(
+                leg=LegRole.CONSULT, cause=ClearCause.BUSY if ringing_here else ClearCause.NORMAL
+            )
+        else:
+            raise invalid_state(
+                f"cannot {request} a consultation (use call.reconnect / transfer / conference)",
+                state=str(consult.state),
+            )
+        await self.switches.command(
+            consult.switch_id,
+            consult.consult_of or consult.call_id,
+            action,
+            timeout=self.domain.command_timeout,
         )

@@ -20,8 +20,16 @@ UNREGISTERED_REASON = "unregistered"
 OFFER_FAILED_REASON = "offer_failed"
 """Not-ready reason when the switch could not ring the agent."""
 
+CONSULT_OFFERED_REASON = "consult_offered"
+"""Engine not-ready reason of an agent a consultation is ringing at (wire: ``reserved``)."""
+DIRECT_CALL_REASON = "direct_call"
+"""Engine not-ready reason of an agent on a call the engine did not route: a consultation,
+a consultative transfer or a conference it joined (wire: ``busy``)."""
+
 SYSTEM_REASONS = frozenset(
     {
+        CONSULT_OFFERED_REASON,
+        DIRECT_CALL_REASON,
         DISCONNECTED_REASON,
         LOGIN_REASON,
         ACW_REASON,

@@ -17,18 +17,26 @@ from shared.protocol.agent import (
 )
 from shared.protocol.call import (
     CallAnswer,
+    CallConference,
+    CallConsult,
     CallHold,
+    CallReconnect,
     CallRelease,
     CallRetrieve,
     CallSendDtmf,
     CallSingleStepTransfer,
+    CallTransfer,
+    ConsultResult,
 )
 from shared.protocol.errors import ErrorCode
 from shared.protocol.handshake import ClientKind, Snapshot, SnapshotRequest
 from shared.protocol.supervisor import (
+    MonitorResult,
     SubscriptionResult,
     SupervisorForceLogout,
     SupervisorForceState,
+    SupervisorMonitor,
+    SupervisorMonitorStop,
     SupervisorSubscribe,
     SupervisorUnsubscribe,
 )
@@ -117,6 +125,29 @@ def call_router(centre: ContactCentre) -> Router:
             ctx.principal.principal_id, msg.call_id, "transfer", destination=msg.destination
         )
 
+    @router.handles(CallConsult, kinds=DESKTOP)
+    async def consult(ctx: RequestContext, msg: CallConsult) -> ConsultResult:
+        consult_id = await centre.consults.consult(
+            ctx.principal.principal_id, msg.call_id, msg.destination
+        )
+        return ConsultResult(consult_call_id=consult_id)
+
+    @router.handles(CallTransfer, kinds=DESKTOP)
+    async def complete_transfer(ctx: RequestContext, msg: CallTransfer) -> None:
+        await centre.consults.transfer(ctx.principal.principal_id, msg.call_id, msg.consult_call_id)
+
+    @router.handles(CallConference, kinds=DESKTOP)
+    async def conference(ctx: RequestContext, msg: CallConference) -> None:
+        await centre.consults.conference(
+            ctx.principal.principal_id, msg.call_id, msg.consult_call_id
+        )
+
+    @router.handles(CallReconnect, kinds=DESKTOP)
+    async def reconnect(ctx: RequestContext, msg: CallReconnect) -> None:
+        await centre.consults.reconnect(
+            ctx.principal.principal_id, msg.call_id, msg.consult_call_id
+        )
+
     return router
 
 
@@ -178,6 +209,16 @@ def supervisor_router(centre: ContactCentre) -> Router:
                 "after_call": deferred,
             },
         )
+
+    @router.handles(SupervisorMonitor, kinds=SUPERVISOR_KINDS, roles=SUPERVISORS)
+    async def monitor(ctx: RequestContext, msg: SupervisorMonitor) -> MonitorResult:
+        return await centre.monitors.start(
+            ctx.session, ctx.principal.principal_id, msg.agent_id, msg.mode
+        )
+
+    @router.handles(SupervisorMonitorStop, kinds=SUPERVISOR_KINDS, roles=SUPERVISORS)
+    async def monitor_stop(ctx: RequestContext, msg: SupervisorMonitorStop) -> None:
+        await centre.monitors.stop(ctx.session, ctx.principal.principal_id, msg.monitor_id)
 
     return router
 

@@ -50,6 +50,7 @@ class DomainHooks(SessionHooks):
 
     def _ended(self, session: Session, *, expired: bool) -> None:
         self.centre.feed.drop_session(session)
+        self.centre.monitors.drop_session(session)
         kind = session.principal.kind
         if kind is ClientKind.DESKTOP:
             reason = LogoffReason.TIMEOUT if expired else LogoffReason.USER

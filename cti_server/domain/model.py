@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cti_server.routing import AgentState as EngineState
 from cti_server.ws import Session
 from shared.protocol.agent import AgentState, LogoffReason, SkillLevel
-from shared.protocol.call import CallState, TrajectoryKind, TrajectoryStep
+from shared.protocol.call import CallState, Destination, TrajectoryKind, TrajectoryStep
 
-from .config import ACW_REASON
+from .config import ACW_REASON, CONSULT_OFFERED_REASON, DIRECT_CALL_REASON
 
 MAX_TRAJECTORY = 256
 
@@ -20,6 +22,12 @@ def wire_state(engine_state: str, reason: str | None) -> AgentState:
         case EngineState.LOGGED_OUT:
             return AgentState.LOGGED_OFF
         case EngineState.NOT_READY:
+            # calls the engine does not route (consultations, transferred-in calls) keep the
+            # agent not ready in the engine; on the wire the agent is reserved / busy
+            if reason == CONSULT_OFFERED_REASON:
+                return AgentState.RESERVED
+            if reason == DIRECT_CALL_REASON:
+                return AgentState.BUSY
             return AgentState.WORK_NOT_READY if reason == ACW_REASON else AgentState.NOT_READY
         case EngineState.READY:
             return AgentState.READY
@@ -55,10 +63,27 @@ class AgentRecord:
     logoff_pending: LogoffReason | None = None
     """Log the agent off as soon as the current call (and its ACW) is over."""
     logoff_forced_by: str | None = None
+    direct_pending: str | None = None
+    """Not-ready reason asked for during a direct call (applied when it ends)."""
+    on_state: Callable[[AgentRecord, AgentState, AgentState], None] | None = None
+    """Told of every ``state`` change (the supervisor counts by state)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "state":
+            old = getattr(self, "state", None)
+            object.__setattr__(self, name, value)
+            hook = getattr(self, "on_state", None)
+            if hook is not None and old is not None and old is not value:
+                hook(self, old, value)
+            return
+        object.__setattr__(self, name, value)
 
     @property
     def skill_levels(self) -> tuple[SkillLevel, ...]:
         return tuple(SkillLevel(skill=s, level=lvl) for s, lvl in sorted(self.skills.items()))
+
+
+_WATCHED = frozenset({"queued", "state", "queue_id", "tier", "closed"})
 
 
 @dataclass(slots=True)
@@ -93,6 +118,39 @@ class CallRecord:
     explanation: str | None = None
     transfer_to: object | None = None
     """The destination of a transfer requested by the desktop (for ``call.transferred``)."""
+    closed: bool = False
+    """Released and forgotten (no longer counted anywhere)."""
+    direct: bool = False
+    """The agent on this call is not the engine's (consultation target, transferred-in call):
+    the engine keeps that agent not ready (``direct_call``) and the domain ends the call."""
+    consult_id: str | None = None
+    """The consultation started from this call (at most one at a time)."""
+    consult_of: str | None = None
+    """On a consultation: the call it was started from."""
+    from_agent: str | None = None
+    """On a consultation: the consulting agent; on a transferred call: who transferred it."""
+    destination: Destination | None = None
+    """On a consultation: where it goes."""
+    transfer_applied: bool = False
+    """The server applied a transfer on its command's acknowledgement: the switch's own
+    ``transferred`` report of it is acknowledged without a change."""
+    conferenced_with: str | None = None
+    """The consulted agent while this call is a three-way conference."""
+    on_change: Callable[[CallRecord], None] | None = None
+    """Told when ``queued``, ``state``, ``queue_id``, ``tier`` or ``closed`` change (the
+    supervisor's per-queue / per-tier waiting index)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _WATCHED:
+            hook = getattr(self, "on_change", None)
+            if hook is not None:
+                hook(self)
+
+    @property
+    def waiting(self) -> bool:
+        """In a queue, not ringing anywhere (what the supervisor counts as waiting)."""
+        return self.queued and self.state is None and not self.closed
 
     def step(
         self, at: float, kind: TrajectoryKind, node: str | None = None, detail: str | None = None

@@ -25,7 +25,7 @@ from cti_server.store import (
     session_factory,
 )
 from cti_server.store import audit as store_audit
-from cti_server.store.models import IvrFlow
+from cti_server.store.models import ContactRecord, IvrFlow
 
 
 class Persistence:
@@ -70,6 +70,27 @@ class Persistence:
     async def add_contact(self, **fields: Any) -> None:
         """A contact record (接触记录); see ``CallStore.add_contact_record``."""
         await asyncio.to_thread(lambda: self.calls.add_contact_record(**fields))
+
+    async def add_contact_once(self, **fields: Any) -> bool:
+        """A contact record unless one with the same ``call_id`` and ``disposition`` exists
+        (reports the switch may send twice); returns whether it was added."""
+
+        def write() -> bool:
+            with self.sessions() as session:
+                exists = session.scalar(
+                    sa.select(ContactRecord.id)
+                    .where(
+                        ContactRecord.call_id == fields["call_id"],
+                        ContactRecord.disposition == fields["disposition"],
+                    )
+                    .limit(1)
+                )
+            if exists is not None:
+                return False
+            self.calls.add_contact_record(**fields)
+            return True
+
+        return await asyncio.to_thread(write)
 
     async def published_flow(self, flow_ids: tuple[str, ...]) -> tuple[str, int] | None:
         """The first of ``flow_ids`` that has a published version: ``(flow_id, version)``."""

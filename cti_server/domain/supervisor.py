@@ -7,6 +7,7 @@ result, then ``supervisor.queue_stats`` / ``tier_stats`` every ``interval`` seco
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections import deque
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cti_server.ws import Session, SessionState
+from shared.protocol.agent import AgentState
 from shared.protocol.supervisor import (
     SupervisorAgentStatus,
     SupervisorQueueStats,
@@ -65,6 +67,75 @@ class SlCounter:
     @property
     def offered(self) -> int:
         return self.answered + self.abandoned
+
+
+class WaitIndex:
+    """Waiting calls per key (queue or tier) with the oldest one at hand.
+
+    ``set(call_id, key, since)`` puts a call under ``key`` (or moves it), ``discard``
+    takes it out. ``oldest`` pops stale heap entries lazily, so every operation is
+    O(log n) amortised - no scan of all calls per statistics round.
+    """
+
+    __slots__ = ("_heaps", "_members", "_where")
+
+    def __init__(self) -> None:
+        self._members: dict[str, dict[str, float]] = {}
+        self._heaps: dict[str, list[tuple[float, str]]] = {}
+        self._where: dict[str, str] = {}
+
+    def set(self, call_id: str, key: str, since: float) -> None:
+        if self._where.get(call_id) == key:
+            return
+        self.discard(call_id)
+        self._where[call_id] = key
+        self._members.setdefault(key, {})[call_id] = since
+        heapq.heappush(self._heaps.setdefault(key, []), (since, call_id))
+
+    def discard(self, call_id: str) -> None:
+        key = self._where.pop(call_id, None)
+        if key is not None:
+            members = self._members[key]
+            del members[call_id]
+            if not members:  # nothing left: drop the stale heap at once
+                self._heaps[key].clear()
+
+    def count(self, key: str) -> int:
+        return len(self._members.get(key, ()))
+
+    def oldest(self, key: str) -> float | None:
+        """``since`` of the longest-waiting call under ``key`` (``None`` when none)."""
+        members = self._members.get(key)
+        if not members:
+            return None
+        heap = self._heaps[key]
+        while heap and members.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+
+class AgentCountIndex:
+    """Logged-on agents by wire state per queue, kept on every state change."""
+
+    STATES = ("ready", "not_ready", "reserved", "busy", "work_not_ready")
+
+    def __init__(self, queue_ids: Iterable[str]) -> None:
+        self._counts: dict[str, dict[str, int]] = {
+            q: dict.fromkeys(self.STATES, 0) for q in queue_ids
+        }
+
+    def changed(self, queues: Iterable[str], old: AgentState, new: AgentState) -> None:
+        for queue_id in queues:
+            counts = self._counts.get(queue_id)
+            if counts is None:
+                continue
+            if old is not AgentState.LOGGED_OFF:
+                counts[old.value] -= 1
+            if new is not AgentState.LOGGED_OFF:
+                counts[new.value] += 1
+
+    def counts(self, queue_id: str) -> dict[str, int]:
+        return dict(self._counts[queue_id])
 
 
 @dataclass(slots=True)

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from cti_server.app import CtiApp
 from shared.cti_client import CtiClient
+from shared.protocol.agent import AgentLogin, AgentReady
 from shared.protocol.base import Event
+from shared.protocol.call import CallEstablished
 from shared.protocol.handshake import ClientKind, PasswordCredentials, TokenCredentials
-from shared.protocol.switch import SwitchCommand, SwitchCommandResult, SwitchRegistration
+from shared.protocol.switch import (
+    LegRole,
+    RouteResponse,
+    RouteStage,
+    SwitchCallEvent,
+    SwitchCallEventKind,
+    SwitchCommand,
+    SwitchCommandResult,
+    SwitchRegistration,
+    SwitchRouteRequest,
+)
 
 SWITCH_TOKEN = "demo-switch-token"
 GRACE = 1.0
@@ -109,3 +122,49 @@ async def until(predicate: Any, timeout: float = 3.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+VIP_CALLER = "13800138000"
+
+
+async def route(
+    switch: FakeSwitch,
+    call_id: str,
+    stage: RouteStage,
+    caller: str = VIP_CALLER,
+    **fields: Any,
+) -> RouteResponse:
+    """One ``switch.route_request``; returns its RouteResponse."""
+    body = await switch.client.request(
+        SwitchRouteRequest(id=0, call_id=call_id, stage=stage, caller=caller, **fields)
+    )
+    assert isinstance(body, RouteResponse)
+    return body
+
+
+async def report(
+    switch: FakeSwitch, call_id: str, kind: SwitchCallEventKind, **fields: Any
+) -> None:
+    """One ``switch.call_event`` (switch time = now)."""
+    await switch.client.request(
+        SwitchCallEvent(id=0, call_id=call_id, kind=kind, at=time.time(), **fields)
+    )
+
+
+async def ready_agent(clients: Clients, agent: str) -> CtiClient:
+    """A desktop logged on and ready."""
+    desk = await clients.desktop(agent)
+    await desk.request(AgentLogin(id=0, extension=agent, initial_state="ready"))
+    await expect(desk, AgentReady)
+    return desk
+
+
+async def connected_call(
+    switch: FakeSwitch, desk: CtiClient, agent: str, call_id: str, selection: str = "billing"
+) -> None:
+    """Route a VIP call to ``agent`` (who must be the only ready candidate) and answer it."""
+    await route(switch, call_id, RouteStage.ARRIVAL)
+    routed = await route(switch, call_id, RouteStage.AGENT_NEEDED, business_selection=selection)
+    assert routed.agent is not None and routed.agent.agent_id == agent, routed
+    await report(switch, call_id, SwitchCallEventKind.ANSWERED, leg=LegRole.AGENT, agent_id=agent)
+    await expect(desk, CallEstablished)

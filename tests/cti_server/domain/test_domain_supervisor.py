@@ -20,15 +20,28 @@ from shared.protocol.agent import (
 from shared.protocol.errors import ErrorCode, ProtocolError
 from shared.protocol.handshake import ClientKind
 from shared.protocol.supervisor import (
+    MonitorEndReason,
+    MonitorMode,
+    MonitorResult,
     SubscriptionResult,
     SupervisorAgentStatus,
     SupervisorForceLogout,
     SupervisorForceState,
+    SupervisorMonitor,
+    SupervisorMonitorEnded,
+    SupervisorMonitorStop,
     SupervisorQueueStats,
     SupervisorSubscribe,
     SupervisorTierStats,
 )
-from tests.cti_server.domain.domain_support import Clients, expect
+from shared.protocol.switch import LegRole, Monitor, MonitorStop, SwitchCallEventKind
+from tests.cti_server.domain.domain_support import (
+    Clients,
+    connected_call,
+    expect,
+    ready_agent,
+    report,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -107,3 +120,56 @@ async def test_force_state_and_force_logout_are_applied_and_audited(
     state_row = next(a for a in audit if a.action == "force_state")
     assert state_row.before == {"state": "ready", "reason_code": None}
     assert state_row.after == {"state": "not_ready", "reason_code": "meeting"}
+
+
+async def test_monitor_listen_whisper_stop_and_call_end(
+    app: CtiApp, clients: Clients, db: sa.Engine
+) -> None:
+    """R-SUP-2: a team lead listens to an agent's call (switch monitor command with the
+    lead's SIP contact), switches to whisper (same monitor), stops; a second monitor ends
+    with the call; every step is audited; agents may not monitor."""
+    switch = await clients.switch()
+    await switch.register("1001", "9001")
+    desk = await ready_agent(clients, "1001")
+    lead = await clients.desktop("9001", kind=ClientKind.SUPERVISOR)
+    with pytest.raises(ProtocolError) as idle:
+        await lead.request(SupervisorMonitor(id=0, agent_id="1001"))
+    assert idle.value.code is ErrorCode.INVALID_STATE
+    with pytest.raises(ProtocolError) as forbidden:
+        await desk.request(SupervisorMonitor(id=0, agent_id="1001"))
+    assert forbidden.value.code is ErrorCode.FORBIDDEN
+
+    await connected_call(switch, desk, "1001", "MON-1")
+    body = await lead.request(SupervisorMonitor(id=0, agent_id="1001"))
+    assert isinstance(body, MonitorResult) and body.call_id == "MON-1"
+    command = await switch.command()
+    assert command.call_id == "MON-1" and isinstance(command.action, Monitor)
+    assert command.action.mode is MonitorMode.LISTEN
+    assert command.action.supervisor_contact == "sip:9001@10.0.0.7:5062"
+    assert command.action.monitor_id == body.monitor_id
+
+    again = await lead.request(SupervisorMonitor(id=0, agent_id="1001", mode=MonitorMode.WHISPER))
+    assert isinstance(again, MonitorResult) and again.monitor_id == body.monitor_id
+    whisper = await switch.command()
+    assert isinstance(whisper.action, Monitor) and whisper.action.mode is MonitorMode.WHISPER
+
+    await lead.request(SupervisorMonitorStop(id=0, monitor_id=body.monitor_id))
+    assert (await switch.command()).action == MonitorStop(monitor_id=body.monitor_id)
+    ended = await expect(lead, SupervisorMonitorEnded)
+    assert (ended.monitor_id, ended.reason) == (body.monitor_id, MonitorEndReason.STOPPED)
+    with pytest.raises(ProtocolError) as gone:
+        await lead.request(SupervisorMonitorStop(id=0, monitor_id=body.monitor_id))
+    assert gone.value.code is ErrorCode.INVALID_FIELD
+
+    barge = await lead.request(SupervisorMonitor(id=0, agent_id="1001", mode=MonitorMode.BARGE))
+    assert isinstance(barge, MonitorResult) and barge.monitor_id != body.monitor_id
+    await report(switch, "MON-1", SwitchCallEventKind.RELEASED, leg=LegRole.CALLER)
+    over = await expect(lead, SupervisorMonitorEnded)
+    assert (over.monitor_id, over.reason) == (barge.monitor_id, MonitorEndReason.CALL_ENDED)
+    assert len(app.centre.monitors) == 0
+
+    audit = await asyncio.to_thread(
+        ConfigStore(db).audit_log, entity="agent", entity_id="1001", actor="9001"
+    )
+    actions = sorted(a.action for a in audit)
+    assert actions.count("monitor") == 3 and actions.count("monitor_stop") == 1
