@@ -486,6 +486,7 @@ class CtiClient:
         future = self._futures.get(request_id) if request_id is not None else None
         if future is not None and not future.done():
             future.set_exception(exc)
+            future.exception()  # awaiters still get it; nobody awaiting is not an error
 
     def _connection_lost(self, ws: ClientConnection) -> None:
         if ws is not self._ws:
@@ -496,6 +497,9 @@ class CtiClient:
         for future in self._futures.values():
             if not future.done():
                 future.set_exception(lost)
+                # Mark it retrieved: the awaiting task (e.g. the pinger, cancelled
+                # below) may never look, and asyncio would log it as lost.
+                future.exception()
         self._futures.clear()
         self._pending.drain()
         if self._pinger is not None:
