@@ -1,0 +1,647 @@
+"""The CTI link: the switch's :class:`~cti_server.switch.ports.Decider` backed by the CTI
+server (``shared.protocol.switch`` over :class:`~shared.cti_client.CtiClient`).
+
+Lifecycle (docs/switch_link.md): connect (``hello`` kind ``switch``, token, the switch
+id as ``client_name``) → re-send every registration → replay the fallback journal
+(``switch.fallback_report`` parts, each acknowledged before the next) → **up** → on
+loss **down**, reconnect with exponential backoff, resuming the session so commands
+sent meanwhile are replayed.
+
+While up, route requests go to the server (a timeout or a lost connection raises
+:class:`DecisionUnavailable`, so the caller falls back); reports, registrations and
+command results go through one bounded outgoing queue that never blocks the core and
+is drained in order whenever the link is up. ``switch.command`` events are executed on
+the core with :meth:`CallControl.execute` at most once per ``command_id``; commands
+past their ``expires_at`` (server time) are refused with ``timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from cti_server.switch.journal import Journal, PendingReport
+from cti_server.switch.ports import (
+    CallControl,
+    CallReport,
+    CommandFailed,
+    DecisionUnavailable,
+    LookupResult,
+    RegistrationReport,
+    RouteQuery,
+)
+from shared.clock import Clock
+from shared.cti_client import ClientEvent, ConnectionLost, CtiClient
+from shared.protocol.base import Request
+from shared.protocol.errors import ErrorCode, ProtocolError
+from shared.protocol.handshake import ClientKind, TokenCredentials
+from shared.protocol.switch import (
+    LegRole,
+    OfferToAgent,
+    RouteResponse,
+    RouteStage,
+    SwitchAction,
+    SwitchCallEvent,
+    SwitchCallEventKind,
+    SwitchCommand,
+    SwitchCommandResult,
+    SwitchFallbackReport,
+    SwitchRegistration,
+    SwitchRouteRequest,
+)
+
+log = logging.getLogger("switch.link")
+
+LOOKUP_GAP = (
+    "protocol 1.0 has no self-service look-up request on the switch link "
+    "(see docs/switch_link.md, 'Protocol gaps')"
+)
+_RETRYABLE = frozenset({ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT})
+_SEEN_COMMANDS = 10_000
+
+
+class LinkState(enum.StrEnum):
+    CONNECTING = "connecting"
+    """Not connected yet, or reconnecting after a loss."""
+    SYNCING = "syncing"
+    """Connected: re-sending registrations and replaying the journal."""
+    UP = "up"
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    msg: Request
+    counted: bool
+    on_done: Callable[[], None] | None = None
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class LinkCall:
+    """What the link knows of a call the CTI server routes."""
+
+    call_id: str
+    caller: str | None
+    called: str | None
+    arrived_at: float
+    queue_id: str | None = None
+    waiting_since: float | None = None
+    """Wall time the server queued it without an agent (``None``: not waiting)."""
+    agent_id: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Registration:
+    report: RegistrationReport
+    expires_at: float | None
+    """Monotonic expiry (``None``: no expiry given)."""
+
+
+type CommandGuard = Callable[[str, SwitchAction], str | None]
+"""``(call_id, action) → refusal message`` (``None``: execute it)."""
+
+
+class CtiLink:
+    """The switch side of the switch link."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        switch_id: str,
+        control: CallControl,
+        *,
+        clock: Clock,
+        journal: Journal | None,
+        route_timeout: float = 2.0,
+        request_timeout: float = 5.0,
+        heartbeat: bool | float = True,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+        max_queued_reports: int = 10_000,
+        open_timeout: float = 3.0,
+    ) -> None:
+        if not switch_id or len(switch_id) > 64 or any(ch.isspace() for ch in switch_id):
+            raise ValueError(f"switch_id must be 1-64 characters without spaces: {switch_id!r}")
+        if max_queued_reports < 1:
+            raise ValueError("max_queued_reports must be >= 1")
+        if not 0 < backoff_initial <= backoff_max:
+            raise ValueError("need 0 < backoff_initial <= backoff_max")
+        self.url = url
+        self.switch_id = switch_id
+        self.control = control
+        self.clock = clock
+        self.journal = journal
+        self.route_timeout = route_timeout
+        self.request_timeout = request_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.max_queued_reports = max_queued_reports
+        self.client = CtiClient(
+            url,
+            TokenCredentials(token=token),
+            ClientKind.SWITCH,
+            client_name=switch_id,
+            heartbeat=heartbeat,
+            request_timeout=request_timeout,
+            on_event=self._on_event,
+            open_timeout=open_timeout,
+            close_timeout=1.0,
+            clock=clock,
+        )
+        self.command_guard: CommandGuard | None = None
+        self.agent_hint: Callable[[str, bool], None] | None = None
+        """Told ``(agent_id, ready)`` when a command or event reveals readiness."""
+        self._state = LinkState.CONNECTING
+        self._listeners: list[Callable[[bool], None]] = []
+        self._out: deque[_Outgoing] = deque()
+        self._queued_reports = 0
+        self._wake = asyncio.Event()
+        self._up_event = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._replay_wanted = asyncio.Event()
+        self._registrations: dict[str, _Registration] = {}
+        self._seen: OrderedDict[str, SwitchCommandResult | None] = OrderedDict()
+        self._calls: dict[str, LinkCall] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._generation = 0
+        self._down_since: float | None = clock.wall()
+        # counters (also for /metrics and the logs)
+        self.reports_dropped = 0
+        self.messages_rejected = 0
+        self.commands_executed = 0
+        self.commands_failed = 0
+        self.commands_expired = 0
+        self.commands_duplicate = 0
+        self.connects = 0
+        self.reports_replayed = 0
+        self.last_error: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start connecting (returns at once; see :meth:`wait_up`)."""
+        if self._runner is not None:
+            raise RuntimeError("the link is already started")
+        self._runner = asyncio.get_running_loop().create_task(self._run())
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+
+    async def close(self) -> None:
+        """Stop for good: close the connection (the server keeps the session for its
+        grace period), stop reconnecting."""
+        self._closing.set()
+        self._set_state(LinkState.CLOSED)
+        for task in (self._runner, self._sender, *self._tasks):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in (self._runner, self._sender, *self._tasks) if t is not None),
+            return_exceptions=True,
+        )
+        await self.client.close()
+
+    async def wait_up(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._up_event.wait(), timeout)
+
+    @property
+    def up(self) -> bool:
+        return self._state is LinkState.UP
+
+    @property
+    def state(self) -> LinkState:
+        return self._state
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting to be sent."""
+        return len(self._out)
+
+    def on_state_change(self, callback: Callable[[bool], None]) -> None:
+        """``callback(up)`` on every change between up and not up."""
+        self._listeners.append(callback)
+
+    def request_replay(self) -> None:
+        """Send what the journal holds now (e.g. a fallback call just ended while up)."""
+        self._replay_wanted.set()
+
+    def _set_state(self, state: LinkState) -> None:
+        was_up = self._state is LinkState.UP
+        if self._state is LinkState.CLOSED and state is not LinkState.CLOSED:
+            return
+        self._state = state
+        now_up = state is LinkState.UP
+        if now_up:
+            self._up_event.set()
+            self._down_since = None
+            self._generation += 1
+            self._wake.set()
+        else:
+            self._up_event.clear()
+            if self._down_since is None:
+                self._down_since = self.clock.wall()
+        if was_up != now_up:
+            log.info("CTI link %s", "up" if now_up else f"down ({state})")
+            for listener in list(self._listeners):
+                try:
+                    listener(now_up)
+                except Exception:
+                    log.exception("link state listener failed")
+
+    async def _run(self) -> None:
+        backoff = self.backoff_initial
+        while not self._closing.is_set():
+            self._set_state(LinkState.CONNECTING)
+            try:
+                welcome = await self.client.open()
+            except (OSError, TimeoutError, ProtocolError, ConnectionLost) as exc:
+                self.last_error = str(exc) or type(exc).__name__
+                log.debug("CTI link: connect failed (%s); retry in %.2f s", exc, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max)
+                continue
+            self.connects += 1
+            log.info(
+                "CTI link connected to %s (session %s, resumed=%s)",
+                self.url,
+                welcome.session_id,
+                welcome.resumed,
+            )
+            self._set_state(LinkState.SYNCING)
+            try:
+                await self._sync()
+            except (ConnectionLost, TimeoutError, ProtocolError) as exc:
+                self.last_error = str(exc)
+                log.warning("CTI link: sync after connect failed: %s", exc)
+                await self.client.disconnect()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max)
+                continue
+            backoff = self.backoff_initial
+            self._set_state(LinkState.UP)
+            replayer = asyncio.get_running_loop().create_task(self._replay_loop())
+            try:
+                await self.client.wait_disconnected()
+            finally:
+                replayer.cancel()
+                await asyncio.gather(replayer, return_exceptions=True)
+            if not self._closing.is_set():
+                self._set_state(LinkState.CONNECTING)
+                log.warning(
+                    "CTI link lost (%s %s)", self.client.close_code, self.client.close_reason
+                )
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    async def _sync(self) -> None:
+        """After every (re)connect: registrations in full, then the journal."""
+        now = self.clock.monotonic()
+        contacts = dict(self.control.registered_contacts())
+        for sip_user, contact in contacts.items():
+            reg = self._registrations.get(sip_user)
+            expires = 0
+            agent = None
+            if reg is not None and reg.report.registered:
+                agent = reg.report.user_agent
+                if reg.expires_at is not None:
+                    expires = max(1, int(reg.expires_at - now))
+            await self.client.request(
+                SwitchRegistration(
+                    id=0,
+                    sip_user=sip_user,
+                    registered=True,
+                    contact=contact,
+                    expires_seconds=expires,
+                    user_agent=agent,
+                ),
+                timeout=self.request_timeout,
+            )
+        # Unregistrations the server may not have heard of.
+        for sip_user, reg in list(self._registrations.items()):
+            if not reg.report.registered and sip_user not in contacts:
+                await self.client.request(
+                    SwitchRegistration(id=0, sip_user=sip_user, registered=False),
+                    timeout=self.request_timeout,
+                )
+                del self._registrations[sip_user]
+        # Registration messages queued while down are superseded by the above.
+        kept = deque(i for i in self._out if not isinstance(i.msg, SwitchRegistration))
+        self._out = kept
+        await self._replay()
+
+    async def _replay_loop(self) -> None:
+        while True:
+            await self._replay_wanted.wait()
+            self._replay_wanted.clear()
+            try:
+                await self._replay()
+            except (ConnectionLost, TimeoutError, ProtocolError) as exc:
+                log.warning("CTI link: journal replay failed: %s", exc)
+                return
+
+    async def _replay(self) -> None:
+        """Send the journal as fallback_report parts; each is acknowledged before the next."""
+        journal = self.journal
+        if journal is None:
+            return
+        pending: PendingReport | None = journal.pending()
+        if pending is not None:
+            up_at = self.clock.wall()
+            for part in pending.parts:
+                try:
+                    await self.client.request(
+                        SwitchFallbackReport(
+                            id=0,
+                            link_down_at=min(pending.link_down_at, up_at),
+                            link_up_at=up_at,
+                            part=part.part,
+                            last_part=part.last_part,
+                            calls=part.calls,
+                        ),
+                        timeout=self.request_timeout,
+                    )
+                except ProtocolError as exc:
+                    if exc.code in _RETRYABLE:
+                        raise
+                    # A part the server refuses for good must not block the link forever.
+                    log.error(
+                        "CTI server refused fallback report part %d (%d calls): %s",
+                        part.part,
+                        len(part.calls),
+                        exc,
+                    )
+                    self.messages_rejected += 1
+                journal.acknowledge(part.calls)
+                self.reports_replayed += len(part.calls)
+            log.info(
+                "fallback journal replayed: %d calls in %d part(s)",
+                pending.call_count,
+                len(pending.parts),
+            )
+        journal.compact()
+
+    # -- Decider -------------------------------------------------------------------------
+
+    async def route(self, query: RouteQuery) -> RouteResponse:
+        if not self.up:
+            raise DecisionUnavailable(f"the CTI link is {self._state}")
+        try:
+            body = await self.client.request(
+                SwitchRouteRequest(
+                    id=0,
+                    call_id=query.call_id,
+                    stage=query.stage,
+                    caller=query.caller,
+                    called=query.called,
+                    trunk=query.trunk,
+                    business_selection=query.business_selection,
+                    tier=query.tier,
+                    queue_id=query.queue_id,
+                    trajectory=query.trajectory,
+                ),
+                timeout=self.route_timeout,
+            )
+        except (ConnectionLost, TimeoutError) as exc:
+            raise DecisionUnavailable(f"route request failed: {exc or 'timeout'}") from None
+        except ProtocolError as exc:
+            if exc.code in _RETRYABLE:
+                raise DecisionUnavailable(str(exc)) from None
+            raise
+        if not isinstance(body, RouteResponse):
+            raise DecisionUnavailable(f"unexpected route response {body!r}")
+        self._track_route(query, body)
+        return body
+
+    async def lookup(self, call_id: str, service: str, args: Mapping[str, str]) -> LookupResult:
+        """Protocol gap: the switch link has no look-up request yet."""
+        if not self.up:
+            raise DecisionUnavailable(f"the CTI link is {self._state}")
+        return LookupResult(error=LOOKUP_GAP)
+
+    def report(self, report: CallReport, on_delivered: Callable[[], None] | None = None) -> None:
+        """Queue a call event (never blocks; dropped and counted when the queue is full).
+
+        ``on_delivered`` runs once the server acknowledged it."""
+        self._track_report(report)
+        if self._queued_reports >= self.max_queued_reports:
+            self.reports_dropped += 1
+            if self.reports_dropped == 1 or self.reports_dropped % 1000 == 0:
+                log.warning(
+                    "CTI link: report queue full (%d): %d call events dropped so far",
+                    self.max_queued_reports,
+                    self.reports_dropped,
+                )
+            return
+        msg = SwitchCallEvent(
+            id=0,
+            call_id=report.call_id,
+            kind=report.kind,
+            leg=report.leg,
+            at=report.at,
+            agent_id=report.agent_id,
+            node=report.node,
+            queue_id=report.queue_id,
+            dtmf=report.dtmf,
+            cause=report.cause,
+            detail=report.detail,
+        )
+        self._queued_reports += 1
+        self._enqueue(_Outgoing(msg, counted=True, on_done=on_delivered))
+
+    def registration(self, report: RegistrationReport) -> None:
+        """Remember it (re-sent in full after every reconnect) and send it when up."""
+        expires = (
+            self.clock.monotonic() + report.expires_seconds
+            if report.registered and report.expires_seconds > 0
+            else None
+        )
+        self._registrations[report.sip_user] = _Registration(report, expires)
+        if not self.up:
+            return  # the reconnect sync sends the full set
+        self._enqueue(
+            _Outgoing(
+                SwitchRegistration(
+                    id=0,
+                    sip_user=report.sip_user,
+                    registered=report.registered,
+                    contact=report.contact,
+                    expires_seconds=report.expires_seconds,
+                    user_agent=report.user_agent,
+                ),
+                counted=False,
+            )
+        )
+
+    # -- what the decider needs to know --------------------------------------------------
+
+    def owns(self, call_id: str) -> bool:
+        return call_id in self._calls
+
+    def forget(self, call_id: str) -> LinkCall | None:
+        return self._calls.pop(call_id, None)
+
+    def waiting_calls(self) -> list[LinkCall]:
+        """Calls the server queued without an agent yet, oldest first."""
+        waiting = [c for c in self._calls.values() if c.waiting_since is not None]
+        return sorted(waiting, key=lambda c: c.waiting_since or 0.0)
+
+    def _track_route(self, q: RouteQuery, body: RouteResponse) -> None:
+        call = self._calls.get(q.call_id)
+        if call is None:
+            call = LinkCall(q.call_id, q.caller, q.called, self.clock.wall())
+            self._calls[q.call_id] = call
+        if q.stage is RouteStage.AGENT_NEEDED:
+            call.queue_id = body.queue_id
+            if body.agent is None:
+                call.waiting_since = self.clock.wall()
+            else:
+                call.agent_id = body.agent.agent_id
+
+    def _track_report(self, r: CallReport) -> None:
+        call = self._calls.get(r.call_id)
+        if call is None:
+            return
+        kind = r.kind
+        if r.leg is LegRole.CALLER and kind in (
+            SwitchCallEventKind.RELEASED,
+            SwitchCallEventKind.FAILED,
+        ):
+            del self._calls[r.call_id]
+        elif kind in (SwitchCallEventKind.ANSWERED, SwitchCallEventKind.BRIDGED):
+            call.waiting_since = None
+        elif kind is SwitchCallEventKind.FAILED and call.agent_id is not None:
+            call.agent_id = None
+            call.waiting_since = call.waiting_since or self.clock.wall()  # back in the queue
+        elif kind is SwitchCallEventKind.QUEUE_LEAVE:
+            call.waiting_since = None
+
+    def _offer_failed(self, call_id: str) -> None:
+        call = self._calls.get(call_id)
+        if call is not None:  # the server puts it back in its queue
+            call.agent_id = None
+            call.waiting_since = call.waiting_since or self.clock.wall()
+
+    # -- outgoing queue ------------------------------------------------------------------
+
+    def _enqueue(self, item: _Outgoing) -> None:
+        self._out.append(item)
+        self._wake.set()
+
+    async def _send_loop(self) -> None:
+        while True:
+            if not self._out or not self.up:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            item = self._out[0]
+            generation = self._generation
+            try:
+                await self.client.request(item.msg, timeout=self.request_timeout)
+            except (ConnectionLost, TimeoutError) as exc:
+                # Keep it at the head; try again once the link is up again.
+                log.debug("CTI link: send of %s deferred: %s", item.msg.type_tag(), exc)
+                if isinstance(exc, TimeoutError):
+                    await asyncio.sleep(0.2)
+                else:
+                    await self._next_generation(generation)
+                continue
+            except ProtocolError as exc:
+                item.attempts += 1
+                if exc.code in _RETRYABLE and item.attempts < 3:
+                    await asyncio.sleep(0.2 * item.attempts)
+                    continue
+                self.messages_rejected += 1
+                log.warning("CTI server refused %s: %s", item.msg.type_tag(), exc)
+            else:
+                if item.on_done is not None:
+                    try:
+                        item.on_done()
+                    except Exception:
+                        log.exception("on_delivered callback failed")
+            if self._out and self._out[0] is item:
+                self._out.popleft()
+                if item.counted:
+                    self._queued_reports -= 1
+
+    async def _next_generation(self, generation: int) -> None:
+        while self._generation == generation and not self._closing.is_set():
+            self._wake.clear()
+            await self._wake.wait()
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _on_event(self, item: ClientEvent) -> None:
+        if isinstance(item, SwitchCommand):
+            task = asyncio.get_running_loop().create_task(self._command(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            log.info("CTI link: %s", item)
+
+    def server_time(self) -> float:
+        """Our estimate of the server's clock (wall + offset measured by pings)."""
+        return self.clock.wall() + (self.client.clock_offset or 0.0)
+
+    async def _command(self, cmd: SwitchCommand) -> None:
+        if cmd.command_id in self._seen:
+            self.commands_duplicate += 1
+            previous = self._seen[cmd.command_id]
+            if previous is not None:
+                self._enqueue(_Outgoing(previous, counted=False))
+            return
+        self._seen[cmd.command_id] = None
+        while len(self._seen) > _SEEN_COMMANDS:
+            self._seen.popitem(last=False)
+        result = await self._execute(cmd)
+        self._seen[cmd.command_id] = result
+        self._enqueue(_Outgoing(result, counted=False))
+
+    async def _execute(self, cmd: SwitchCommand) -> SwitchCommandResult:
+        def failed(code: ErrorCode, message: str) -> SwitchCommandResult:
+            self.commands_failed += 1
+            return SwitchCommandResult(
+                id=0, command_id=cmd.command_id, ok=False, code=code, message=message[:1000]
+            )
+
+        now = self.server_time()
+        if cmd.expires_at is not None and now > cmd.expires_at:
+            self.commands_expired += 1
+            log.warning(
+                "CTI link: command %s (%s) expired %.1f s ago: dropped",
+                cmd.command_id,
+                cmd.action.__struct_config__.tag,
+                now - cmd.expires_at,
+            )
+            return failed(ErrorCode.TIMEOUT, "the command expired before the switch got it")
+        if self.command_guard is not None:
+            refusal = self.command_guard(cmd.call_id, cmd.action)
+            if refusal is not None:
+                return failed(ErrorCode.INVALID_STATE, refusal)
+        action = cmd.action
+        if isinstance(action, OfferToAgent):
+            call = self._calls.get(cmd.call_id)
+            if call is not None:
+                call.waiting_since, call.agent_id = None, action.agent_id
+            if self.agent_hint is not None:
+                self.agent_hint(action.agent_id, True)  # the server saw them ready
+        try:
+            await self.control.execute(cmd.call_id, action)
+        except CommandFailed as exc:
+            if isinstance(action, OfferToAgent):
+                self._offer_failed(cmd.call_id)
+            return failed(exc.code, exc.message)
+        except Exception as exc:
+            log.exception("CTI link: command %s crashed", cmd.command_id)
+            return failed(ErrorCode.INTERNAL, f"the switch failed: {type(exc).__name__}")
+        self.commands_executed += 1
+        return SwitchCommandResult(id=0, command_id=cmd.command_id, ok=True)
