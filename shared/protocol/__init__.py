@@ -11,17 +11,28 @@ Modules:
 * families: :mod:`~shared.protocol.handshake` (hello/welcome, ping/pong, logout,
   snapshot), :mod:`~shared.protocol.agent`, :mod:`~shared.protocol.call`,
   :mod:`~shared.protocol.supervisor`, :mod:`~shared.protocol.switch`,
+  :mod:`~shared.protocol.system` (``system.mode``, 1.1),
   :mod:`~shared.protocol.responses` (result, error);
-* :mod:`~shared.protocol.messages` - unions per link and direction, ``MESSAGE_TYPES``;
+* :mod:`~shared.protocol.messages` - unions per link and direction, ``MESSAGE_TYPES``,
+  ``requires_version`` / ``speaks`` (which minor a message needs);
 * :mod:`~shared.protocol.codec` - ``encode``, ``decode*``, ``error_for``;
 * :mod:`~shared.protocol.session` - ``RequestIdGuard``, ``EventSequencer``,
   ``EventTracker``, ``PendingRequests``.
 """
 
-from shared.protocol.base import PROTOCOL_VERSION, Event, ProtocolVersion, Request, Response
+from shared.protocol.base import (
+    PROTOCOL_VERSION,
+    VERSION_1_0,
+    VERSION_1_1,
+    Event,
+    ProtocolVersion,
+    Request,
+    Response,
+)
 from shared.protocol.codec import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_SERVER_BYTES,
+    DEFAULT_MAX_SWITCH_SERVER_BYTES,
     Link,
     decode,
     decode_client,
@@ -41,6 +52,8 @@ from shared.protocol.messages import (
     Message,
     SwitchClientMessage,
     SwitchServerMessage,
+    requires_version,
+    speaks,
 )
 from shared.protocol.session import (
     Completion,
@@ -55,9 +68,12 @@ from shared.protocol.session import (
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_SERVER_BYTES",
+    "DEFAULT_MAX_SWITCH_SERVER_BYTES",
     "MESSAGE_TYPES",
     "PROTOCOL_VERSION",
     "SUPPORTED_VERSIONS",
+    "VERSION_1_0",
+    "VERSION_1_1",
     "AnyEvent",
     "AnyRequest",
     "AnyResponse",
@@ -86,4 +102,6 @@ __all__ = [
     "encode",
     "error_for",
     "negotiate_version",
+    "requires_version",
+    "speaks",
 ]

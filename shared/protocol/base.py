@@ -88,7 +88,12 @@ class ProtocolVersion(msgspec.Struct, frozen=True, kw_only=True, order=True):
         return f"{self.major}.{self.minor}"
 
 
-PROTOCOL_VERSION = ProtocolVersion(major=1, minor=0)
+VERSION_1_0 = ProtocolVersion(major=1, minor=0)
+"""The first version: everything not marked otherwise."""
+VERSION_1_1 = ProtocolVersion(major=1, minor=1)
+"""Adds switch look-ups, agent states for the switch, ``system.mode`` and consult actions."""
+
+PROTOCOL_VERSION = VERSION_1_1
 """The version this code speaks (it also speaks every lower minor of the same major)."""
 
 
@@ -98,6 +103,9 @@ PROTOCOL_VERSION = ProtocolVersion(major=1, minor=0)
 
 class WireMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Base of every message; ``type`` is the tag (dotted names such as ``call.answer``)."""
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_0
+    """The protocol version that introduced this message type."""
 
     @classmethod
     def type_tag(cls) -> str:
@@ -109,6 +117,9 @@ class WireMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
 class ResultBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     """Base of typed result bodies carried by ``result.body`` (tagged by ``kind``)."""
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_0
+    """The protocol version that introduced this body kind."""
 
 
 class Response(WireMessage, frozen=True, kw_only=True):

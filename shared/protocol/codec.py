@@ -33,6 +33,9 @@ DEFAULT_MAX_BYTES: Final = 64 * 1024
 """Default limit for frames a server accepts from a client (and for :func:`decode`)."""
 DEFAULT_MAX_SERVER_BYTES: Final = 1024 * 1024
 """Default limit for frames a client accepts from the server (snapshots can be large)."""
+DEFAULT_MAX_SWITCH_SERVER_BYTES: Final = 4 * 1024 * 1024
+"""Default limit for frames a switch accepts from the server: a ``switch.agents_snapshot``
+of 10,000 agents with every field at its maximum length fits."""
 
 _MAX_MESSAGE_CHARS = 1024
 _MAX_DETAIL_CHARS = 256
@@ -90,9 +93,17 @@ def decode_client(
 
 
 def decode_server(
-    data: bytes | str, *, link: Link = Link.CTI, max_bytes: int = DEFAULT_MAX_SERVER_BYTES
+    data: bytes | str, *, link: Link = Link.CTI, max_bytes: int | None = None
 ) -> AnyResponse | AnyEvent:
-    """Decode a frame the server sent: responses and the events of ``link``."""
+    """Decode a frame the server sent: responses and the events of ``link``.
+
+    ``max_bytes`` defaults to :data:`DEFAULT_MAX_SERVER_BYTES` on the CTI link and
+    :data:`DEFAULT_MAX_SWITCH_SERVER_BYTES` on the switch link.
+    """
+    if max_bytes is None:
+        max_bytes = (
+            DEFAULT_MAX_SWITCH_SERVER_BYTES if link is Link.SWITCH else DEFAULT_MAX_SERVER_BYTES
+        )
     msg: AnyResponse | AnyEvent = _decode(data, _SERVER[link], max_bytes=max_bytes, side="server")
     return msg
 
@@ -252,6 +263,7 @@ _INVALID_TAG = re.compile(r"^Invalid value (?P<value>.*)$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]*)`$")
 _EXPECTED = re.compile(r"^Expected `(?P<expected>[^`]*)`(?P<rest>.*)$")
 _GOT = re.compile(r"^, got `(?P<got>[^`]*)`$")
+_KEY_PATH = re.compile(r"^key` in `(?P<path>.*)$")
 
 
 def _classify(text: str, raw: bytes, side: str | None) -> ProtocolError:
@@ -263,6 +275,10 @@ def _classify(text: str, raw: bytes, side: str | None) -> ProtocolError:
         path = tail[:-1]
     else:
         reason, path = text, "$"
+    key = _KEY_PATH.match(path)
+    if key:  # a map key is invalid: report the map's path, say it was a key
+        path = key["path"]
+        text = f"a key: {reason} - at `{path}`"
 
     if path == "$.type" and _INVALID_TAG.match(reason):
         tag = peek.type if peek is not None else None
@@ -307,6 +323,8 @@ def _classify(text: str, raw: bytes, side: str | None) -> ProtocolError:
         )
 
     detail: dict[str, DetailValue] = {"path": path}
+    if key:
+        detail["key"] = True
     expected = _EXPECTED.match(reason)
     if expected:
         got = _GOT.match(expected["rest"])

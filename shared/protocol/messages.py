@@ -6,6 +6,10 @@ Two links share the envelope and the handshake:
   and :data:`CtiServerMessage`;
 * the **switch link** (switch ↔ server): :data:`SwitchClientMessage` and
   :data:`SwitchServerMessage`.
+
+Each message type, result body kind and switch action kind has an ``introduced_in``
+version; :func:`requires_version` and :func:`speaks` tell whether a message may go to a
+peer that negotiated an older minor.
 """
 
 from __future__ import annotations
@@ -13,19 +17,20 @@ from __future__ import annotations
 from typing import Final, get_args
 
 from shared.protocol.agent import AgentEvent, AgentRequest
-from shared.protocol.base import WireMessage
+from shared.protocol.base import ProtocolVersion, WireMessage
 from shared.protocol.call import CallEvent, CallRequest
 from shared.protocol.handshake import HandshakeRequest, Pong, Welcome
 from shared.protocol.responses import Error, Result
 from shared.protocol.supervisor import SupervisorEvent, SupervisorRequest
-from shared.protocol.switch import SwitchEvent, SwitchRequest
+from shared.protocol.switch import SwitchCommand, SwitchEvent, SwitchRequest
+from shared.protocol.system import SystemEvent
 
 AnyResponse = Welcome | Pong | Result | Error
 """Every server → client answer to a request."""
 
 CtiClientMessage = HandshakeRequest | AgentRequest | CallRequest | SupervisorRequest
 """What a desktop, supervisor or tool may send."""
-CtiEvent = AgentEvent | CallEvent | SupervisorEvent
+CtiEvent = AgentEvent | CallEvent | SupervisorEvent | SystemEvent
 CtiServerMessage = AnyResponse | CtiEvent
 """What the server may send to a desktop, supervisor or tool."""
 
@@ -52,3 +57,27 @@ def _registry() -> dict[str, type[WireMessage]]:
 
 MESSAGE_TYPES: Final[dict[str, type[WireMessage]]] = _registry()
 """Every message type tag → its class (sorted by tag)."""
+
+
+def requires_version(msg: WireMessage) -> ProtocolVersion:
+    """The lowest protocol version that defines everything in ``msg``.
+
+    That is the latest ``introduced_in`` of its type, its result body kind and its
+    switch action kind.
+    """
+    needed = type(msg).introduced_in
+    if isinstance(msg, Result) and msg.body is not None:
+        needed = max(needed, type(msg.body).introduced_in)
+    elif isinstance(msg, SwitchCommand):
+        needed = max(needed, type(msg.action).introduced_in)
+    return needed
+
+
+def speaks(version: ProtocolVersion, msg: WireMessage) -> bool:
+    """Whether a peer that negotiated ``version`` understands ``msg``.
+
+    A server checks this before sending an event to a session (and refuses a request
+    the session's version does not define with ``unexpected_type``).
+    """
+    needed = requires_version(msg)
+    return needed.major == version.major and needed.minor <= version.minor

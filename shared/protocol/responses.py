@@ -11,9 +11,17 @@ from shared.protocol.call import ConsultResult
 from shared.protocol.errors import DetailValue, ErrorCode
 from shared.protocol.handshake import Snapshot
 from shared.protocol.supervisor import MonitorResult, SubscriptionResult
-from shared.protocol.switch import RouteResponse
+from shared.protocol.switch import AgentsSnapshot, LookupResult, RouteResponse
 
-AnyResultBody = Snapshot | ConsultResult | SubscriptionResult | MonitorResult | RouteResponse
+AnyResultBody = (
+    Snapshot
+    | ConsultResult
+    | SubscriptionResult
+    | MonitorResult
+    | RouteResponse
+    | LookupResult
+    | AgentsSnapshot
+)
 """Every typed result body (tagged by ``kind``)."""
 
 ErrorDetail = Annotated[

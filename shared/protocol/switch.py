@@ -8,16 +8,25 @@ calls it handled on its own (R-IN-3). The server drives the switch with
 ``switch.command_result``. Commands are sequenced events, so a command sent while the
 link was briefly down is replayed on resume; the switch executes a ``command_id`` at
 most once.
+
+Version 1.1 adds IVR self-service look-ups (``switch.lookup``), the agents' states for
+the switch's fallback ACD (``switch.agent_state`` events and the
+``switch.agents_snapshot`` request) and consultation actions (``consult``,
+``consult_drop``, ``transfer_consult``). A server sends none of them to a 1.0 switch.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from shared.protocol.agent import AgentState
 from shared.protocol.base import (
+    VERSION_1_0,
+    VERSION_1_1,
     AgentId,
     CallId,
     DtmfDigits,
@@ -26,10 +35,13 @@ from shared.protocol.base import (
     Label,
     Name,
     PhoneNumber,
+    ProtocolVersion,
     QueueId,
+    ReasonCode,
     Request,
     ResultBody,
     Seconds,
+    Seq,
     SipUri,
     SkillId,
     Text,
@@ -126,6 +138,133 @@ class SwitchRouteRequest(Request, frozen=True, kw_only=True, tag="switch.route_r
     trajectory: Trajectory = ()
 
 
+# --- self-service look-ups (1.1) -----------------------------------------------
+
+LookupValue = Annotated[str, msgspec.Meta(max_length=256)]
+LookupMap = Annotated[dict[Name, LookupValue], msgspec.Meta(max_length=32)]
+"""Look-up arguments or values: at most 32 entries, Name keys, values of ≤ 256 characters."""
+
+SENSITIVE_KEY_PARTS: tuple[str, ...] = ("pin", "password", "secret")
+"""A look-up key containing one of these (any case) has its value masked in ``repr``."""
+
+_MASK = "***"
+
+
+def masked(values: Mapping[str, str]) -> dict[str, str]:
+    """``values`` with every sensitive entry (see :data:`SENSITIVE_KEY_PARTS`) masked."""
+    return {
+        key: _MASK if any(part in key.lower() for part in SENSITIVE_KEY_PARTS) else value
+        for key, value in values.items()
+    }
+
+
+class LookupResult(ResultBody, frozen=True, kw_only=True, tag="switch.lookup"):
+    """The answer to ``switch.lookup``: values for the flow, or why there are none.
+
+    ``error`` set means the service ran and failed in a way the caller should hear
+    ("account not found"); the flow decides what to play. Sensitive values are masked
+    in ``repr``.
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_1
+
+    values: LookupMap = msgspec.field(default_factory=dict)
+    error: Text | None = None
+
+    def __repr__(self) -> str:
+        return f"LookupResult(values={masked(self.values)!r}, error={self.error!r})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [("values", masked(self.values)), ("error", self.error)]
+
+
+class SwitchLookup(Request, frozen=True, kw_only=True, tag="switch.lookup"):
+    """An IVR self-service look-up (balance, order status …) for ``call_id``.
+
+    ``service`` names a look-up the server knows; ``args`` are what the caller keyed in
+    (account number, PIN …). Values of keys containing pin/password/secret are masked
+    in ``repr`` but go on the wire unchanged. An unknown service is ``invalid_field``
+    at ``$.service``.
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_1
+    result_type = LookupResult
+
+    call_id: CallId
+    service: Name
+    args: LookupMap = msgspec.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"SwitchLookup(id={self.id!r}, call_id={self.call_id!r}, "
+            f"service={self.service!r}, args={masked(self.args)!r})"
+        )
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [
+            ("id", self.id),
+            ("call_id", self.call_id),
+            ("service", self.service),
+            ("args", masked(self.args)),
+        ]
+
+
+# --- agent states for the switch (1.1) ------------------------------------------
+
+
+MAX_SNAPSHOT_AGENTS = 10_000
+"""Most agents in one ``switch.agents_snapshot`` result."""
+
+
+class SwitchAgentEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One agent's state in ``switch.agents_snapshot``."""
+
+    agent_id: AgentId
+    state: AgentState
+    since: Timestamp
+    reason_code: ReasonCode | None = None
+    sip_user: Name | None = None
+    """The SIP user of the agent's softphone (its login extension), when logged on."""
+
+
+class AgentsSnapshot(ResultBody, frozen=True, kw_only=True, tag="switch.agents_snapshot"):
+    """Every known agent's state as of the switch session's event ``last_seq``.
+
+    ``switch.agent_state`` events with ``seq`` ≤ ``last_seq`` are already in it; the
+    later ones follow the result.
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_1
+
+    last_seq: Seq
+    agents: Annotated[
+        tuple[SwitchAgentEntry, ...], msgspec.Meta(max_length=MAX_SNAPSHOT_AGENTS)
+    ] = ()
+
+
+class SwitchAgentsSnapshot(Request, frozen=True, kw_only=True, tag="switch.agents_snapshot"):
+    """Ask for every agent's state (after a fresh ``welcome``, i.e. not resumed)."""
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_1
+    result_type = AgentsSnapshot
+
+
+class SwitchAgentState(Event, frozen=True, kw_only=True, tag="switch.agent_state"):
+    """An agent's state changed (server → switch): what the fallback ACD starts from.
+
+    Sent for every state change of an agent, so the switch knows exactly who was
+    ready when the link dropped. ``sip_user`` is the agent's softphone while logged
+    on.
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_1
+
+    agent_id: AgentId
+    state: AgentState
+    reason_code: ReasonCode | None = None
+    sip_user: Name | None = None
+
+
 # --- reports from the switch ----------------------------------------------------
 
 
@@ -193,7 +332,8 @@ class SwitchFallbackReport(Request, frozen=True, kw_only=True, tag="switch.fallb
 
 
 class _Action(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
-    pass
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_0
+    """The protocol version that introduced this action kind."""
 
 
 class OfferToAgent(_Action, frozen=True, kw_only=True, tag="offer_to_agent"):
@@ -269,6 +409,53 @@ class SendDtmf(_Action, frozen=True, kw_only=True, tag="send_dtmf"):
     leg: LegRole = LegRole.CALLER
 
 
+class Consult(_Action, frozen=True, kw_only=True, tag="consult"):
+    """Start a consultation from the command's call (1.1).
+
+    The switch holds the caller (reporting ``held`` unless it already was held) and
+    calls ``destination`` on a new leg reported under ``consult_call_id`` (leg
+    ``consult``): ``ringing``, ``answered``, ``failed`` / ``released``. An ``agent``
+    destination needs ``agent_sip_contact``; a ``number`` goes out through a trunk;
+    ``queue`` and ``ivr`` destinations are refused (``destination_unavailable``): the
+    server picks the agent. The command is acknowledged once the leg is dialling.
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_1
+
+    consult_call_id: CallId
+    destination: Destination
+    agent_sip_contact: SipUri | None = None
+    """Resolved contact when ``destination`` is an agent."""
+    ring_timeout_seconds: Seconds = 20.0
+
+
+class ConsultDrop(_Action, frozen=True, kw_only=True, tag="consult_drop"):
+    """End the consultation ``consult_call_id``; the original call stays held (1.1).
+
+    The switch reports ``released`` on ``consult_call_id``. To go back to the caller
+    (CSTA reconnect) send ``unhold`` after it.
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_1
+
+    consult_call_id: CallId
+
+
+class TransferConsult(_Action, frozen=True, kw_only=True, tag="transfer_consult"):
+    """Complete a consultative transfer (1.1).
+
+    The caller of the command's call is connected to the consulted party of
+    ``consult_call_id`` and the consulting agent's leg is released. The switch reports
+    ``transferred`` on the command's call (``agent_id`` = the consulted agent, if any)
+    and ``released`` with cause ``transferred`` on ``consult_call_id``; the call goes
+    on under the original call id.
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_1
+
+    consult_call_id: CallId
+
+
 SwitchAction = (
     OfferToAgent
     | Bridge
@@ -283,6 +470,9 @@ SwitchAction = (
     | MonitorStop
     | Conference
     | SendDtmf
+    | Consult
+    | ConsultDrop
+    | TransferConsult
 )
 """What a ``switch.command`` asks the switch to do (tagged by ``kind``)."""
 
@@ -301,5 +491,7 @@ SwitchRequest = (
     | SwitchRegistration
     | SwitchCommandResult
     | SwitchFallbackReport
+    | SwitchLookup
+    | SwitchAgentsSnapshot
 )
-SwitchEvent = SwitchCommand
+SwitchEvent = SwitchCommand | SwitchAgentState

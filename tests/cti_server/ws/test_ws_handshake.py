@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.cti_client import CtiClient
+from shared.protocol.base import PROTOCOL_VERSION
 from shared.protocol.errors import ErrorCode, ProtocolError
 from shared.protocol.handshake import ClientKind, PasswordCredentials, TokenCredentials, Welcome
 from shared.protocol.responses import Error, Result
@@ -27,7 +28,7 @@ async def test_hello_gets_welcome_with_session_and_heartbeat(
     welcome = client.welcome
     assert welcome is not None
     assert welcome.principal == "1001"
-    assert str(welcome.version) == "1.0"
+    assert str(welcome.version) == str(PROTOCOL_VERSION)
     assert welcome.heartbeat_seconds == 7.5
     assert welcome.resumed is False and welcome.last_seq == 0
     assert server.sessions.get(welcome.session_id) is not None
@@ -43,7 +44,7 @@ async def test_unsupported_version_is_refused_and_a_good_hello_still_works(
     reply = await raw.hello(versions=[{"major": 9, "minor": 0}], rid=1)
     assert isinstance(reply, Error)
     assert reply.code is ErrorCode.UNSUPPORTED_VERSION and reply.id == 1
-    assert reply.detail["supported"] == "1.0"
+    assert reply.detail["supported"] == str(PROTOCOL_VERSION)
     assert isinstance(await raw.hello(rid=2), Welcome)
 
 

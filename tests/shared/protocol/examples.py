@@ -94,13 +94,17 @@ from shared.protocol.supervisor import (
     SupervisorUnsubscribe,
 )
 from shared.protocol.switch import (
+    AgentsSnapshot,
     Bridge,
     Conference,
+    Consult,
+    ConsultDrop,
     FallbackCall,
     FallbackOutcome,
     Hangup,
     Hold,
     LegRole,
+    LookupResult,
     Monitor,
     MonitorStop,
     OfferToAgent,
@@ -112,19 +116,26 @@ from shared.protocol.switch import (
     RouteStage,
     SendDtmf,
     SwitchAction,
+    SwitchAgentEntry,
+    SwitchAgentsSnapshot,
+    SwitchAgentState,
     SwitchCallEvent,
     SwitchCallEventKind,
     SwitchCommand,
     SwitchCommandResult,
     SwitchFallbackReport,
+    SwitchLookup,
     SwitchRegistration,
     SwitchRouteRequest,
     TransferCall,
+    TransferConsult,
     Unhold,
 )
+from shared.protocol.system import SwitchMode, SystemMode
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 PASSWORD = "pa55-Secret!"
+PIN = "739164"
 CALL = "01KC7R3W1M6Y4Q9XAB12CDEF34"
 CONSULT = "01KC7R5Z8N2P3Q4R5S6T7V8W9X"
 
@@ -430,6 +441,30 @@ EXAMPLES: dict[str, WireMessage] = {
         ),
         expires_at=T0 + 35,
     ),
+    # --- added in 1.1 ---
+    "switch.lookup": SwitchLookup(
+        id=35,
+        call_id=CALL,
+        service="account_balance",
+        args={"account": "6222020200112233", "pin": PIN, "language": "zh"},
+    ),
+    "switch.agents_snapshot": SwitchAgentsSnapshot(id=36),
+    "switch.agent_state": SwitchAgentState(
+        seq=22,
+        ts=T0 + 2,
+        agent_id="a1001",
+        state=AgentState.NOT_READY,
+        reason_code="break",
+        sip_user="1001",
+    ),
+    "system.mode": SystemMode(
+        seq=23,
+        ts=T0 + 401,
+        switch_id="switch-a",
+        mode=SwitchMode.FALLBACK,
+        since=T0 + 100,
+        detail="CTI link lost at 00:01:40; 3 calls distributed by the switch, 1 still running",
+    ),
 }
 
 
@@ -455,6 +490,15 @@ SWITCH_ACTIONS: tuple[SwitchAction, ...] = (
     MonitorStop(monitor_id="mon-3"),
     Conference(consult_call_id=CONSULT),
     SendDtmf(digits="9"),
+    Consult(
+        consult_call_id=CONSULT,
+        destination=AgentDestination(agent_id="a1002"),
+        agent_sip_contact="sip:1002@10.0.0.18:5060",
+        ring_timeout_seconds=15.0,
+    ),
+    Consult(consult_call_id=CONSULT, destination=NumberDestination(number="+862150001234")),
+    ConsultDrop(consult_call_id=CONSULT),
+    TransferConsult(consult_call_id=CONSULT),
 )
 
 VARIANTS: tuple[WireMessage, ...] = (
@@ -478,6 +522,34 @@ VARIANTS: tuple[WireMessage, ...] = (
             explanation="level-1 billing agent idle longest (412 s)",
         ),
     ),
+    Result(
+        id=45,
+        body=LookupResult(
+            values={"balance": "128.50", "currency": "CNY", "due_date": "2026-01-20"}
+        ),
+    ),
+    Result(id=46, body=LookupResult(error="account not found")),
+    Result(
+        id=47,
+        body=AgentsSnapshot(
+            last_seq=21,
+            agents=(
+                SwitchAgentEntry(
+                    agent_id="a1001", state=AgentState.READY, since=T0 + 1, sip_user="1001"
+                ),
+                SwitchAgentEntry(
+                    agent_id="a1002",
+                    state=AgentState.NOT_READY,
+                    since=T0 - 300,
+                    reason_code="lunch",
+                    sip_user="1002",
+                ),
+                SwitchAgentEntry(agent_id="a1003", state=AgentState.LOGGED_OFF, since=T0 - 9000),
+            ),
+        ),
+    ),
+    Result(id=48, body=AgentsSnapshot(last_seq=0)),
+    SystemMode(seq=24, ts=T0 + 700, switch_id="switch-a", mode=SwitchMode.NORMAL, since=T0 + 700),
     Error(id=None, code=ErrorCode.BAD_JSON, message="the frame is not valid JSON"),
     # the switch's hello, with a token
     Hello(
