@@ -1,0 +1,582 @@
+"""The switch's call core: a B2BUA joining the SIP stack, rtpengine and the IVR.
+
+:class:`SwitchCore` is the :class:`~cti_server.switch.sip.CallHandler` of the
+switch's :class:`~cti_server.switch.sip.SipStack` and the
+:class:`~cti_server.switch.ports.CallControl` its deciders drive. Lifecycle of
+one call (docs/switch.md has the sequence diagram):
+
+1. INVITE with SDP → 180, ``arrived`` report, ``route(arrival)`` → tier and flow.
+2. rtpengine ``offer`` (caller SDP, from-tag = caller's tag) gives the switch-side
+   SDP (kept for the agent leg); ``answer`` with a placeholder SDP pointing at the
+   core's media sink (to-tag ``b_tag``) gives the caller's 200 OK SDP.
+3. The flow runs (:mod:`.ivr_runner`): prompts by ``play media``, DTMF from
+   rtpengine's DTMF log or SIP INFO.
+4. ``Queue`` → music on hold, ``queue_enter`` report, ``route(agent_needed)``; an
+   agent in the answer (or a later ``offer_to_agent`` command) rings the agent's
+   softphone with the switch-side SDP (:mod:`.agent_leg`).
+5. The agent answers → rtpengine ``answer`` again for ``b_tag`` with the agent's SDP
+   (re-negotiation moves the switch side from the sink to the phone), music stops:
+   bridged. Ring-no-answer → ``failed`` report (no_answer), back to the queue.
+6. BYE from either side → BYE to the other, ``released`` reports, rtpengine
+   ``delete``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cti_server.switch.core import agent_leg, control
+from cti_server.switch.core.calls import WAITING_PHASES, AgentLeg, Call, Phase, new_call_id
+from cti_server.switch.core.ivr_runner import IvrRunner, PromptLibrary
+from cti_server.switch.core.queue import start_moh
+from cti_server.switch.media.dtmf import DTMF_DIGITS, DtmfEvent
+from cti_server.switch.media.ng import CallNotFoundError, MediaOptions, NgClient, NgError
+from cti_server.switch.ports import (
+    CallReport,
+    CommandFailed,
+    Decider,
+    DecisionUnavailable,
+    RouteQuery,
+)
+from cti_server.switch.sip import (
+    BaseCallHandler,
+    Dialog,
+    IncomingCall,
+    SessionDescription,
+    SipRequest,
+    SipStack,
+    audio_answer,
+    parse_sdp,
+)
+from cti_server.switch.sip.dialog import DialogError, DialogId
+from cti_server.switch.sip.sdp import NoCommonCodec, SdpParseError
+from cti_server.switch.sip.transport import TransportError
+from shared.ivr import CallContext, Flow, default_flow, load_shipped_flow
+from shared.ivr.library import shipped_flow_names
+from shared.ivr.run import Hangup, Queue, RecordVoicemail, TerminalAction, Transfer
+from shared.protocol.call import ClearCause
+from shared.protocol.errors import ErrorCode
+from shared.protocol.switch import (
+    LegRole,
+    RouteResponse,
+    RouteStage,
+    SwitchAction,
+    SwitchCallEventKind,
+)
+
+log = logging.getLogger("switch.core")
+
+FlowSource = Callable[[str | None, int | None], Flow]
+"""``(flow_id, flow_version) → Flow`` for the route response's flow."""
+
+
+def shipped_flow_source(flow_id: str | None, flow_version: int | None) -> Flow:
+    """Shipped flows by id (``default``, ``vip``, ``normal``); anything else → default."""
+    if flow_id is not None and flow_id in shipped_flow_names():
+        return load_shipped_flow(flow_id)
+    if flow_id is not None:
+        log.warning(
+            "flow %s v%s is not available here: running the default flow", flow_id, flow_version
+        )
+    return default_flow()
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    """How the core treats calls."""
+
+    prompts_dir: Path
+    moh_file: Path
+    sink_host: str = "127.0.0.1"
+    """Where the media sink binds; rtpengine's interface must reach it."""
+    ack_timeout: float = 2.0
+    """How long to wait for the caller's ACK before the flow starts anyway."""
+    default_ring_timeout: float = 20.0
+    """Ring time of an agent leg the decider offered without a command."""
+    media: MediaOptions = field(default_factory=lambda: MediaOptions(inject_dtmf=True))
+    """ng options of every offer/answer (``inject_dtmf`` is needed by ``send_dtmf``)."""
+
+
+class _Sink(asyncio.DatagramProtocol):
+    """Swallows the RTP rtpengine sends to the switch side before an agent answers."""
+
+    def __init__(self) -> None:
+        self.packets = 0
+
+    def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
+        self.packets += 1
+
+
+class SwitchCore(BaseCallHandler):
+    """Owns every call of the switch (see the module docstring)."""
+
+    def __init__(
+        self,
+        ng: NgClient,
+        decider: Decider,
+        config: CoreConfig,
+        *,
+        flows: FlowSource = shipped_flow_source,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ng = ng
+        self.decider = decider
+        self.config = config
+        self.flows = flows
+        self.clock = clock
+        self.prompts = PromptLibrary(config.prompts_dir)
+        self.calls: dict[str, Call] = {}
+        self.runners: dict[str, IvrRunner] = {}
+        self._by_dialog: dict[DialogId, Call] = {}
+        self._by_invite: dict[int, Call] = {}
+        self._stack: SipStack | None = None
+        self._sink: asyncio.DatagramTransport | None = None
+        self._sink_protocol = _Sink()
+        self.sink_address: tuple[str, int] = (config.sink_host, 0)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def attach(self, stack: SipStack) -> None:
+        """The SIP stack this core answers for (built with ``handler=core``)."""
+        self._stack = stack
+
+    @property
+    def stack(self) -> SipStack:
+        if self._stack is None:
+            raise RuntimeError("SwitchCore.attach(stack) was not called")
+        return self._stack
+
+    async def start(self) -> None:
+        """Open the media sink."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: self._sink_protocol, local_addr=(self.config.sink_host, 0)
+        )
+        self._sink = transport
+        host, port = transport.get_extra_info("sockname")[:2]
+        self.sink_address = (str(host), int(port))
+
+    async def close(self) -> None:
+        """Hang up every call (BYE both legs, rtpengine ``delete``), close the sink."""
+        for call in list(self.calls.values()):
+            async with call.lock:
+                await self._hang_up(call, ClearCause.NORMAL, detail="switch stopping")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+    async def media_lost(self) -> None:
+        """rtpengine restarted and lost its calls: hang every call up."""
+        for call in list(self.calls.values()):
+            async with call.lock:
+                await self._hang_up(call, ClearCause.FAILED, detail="media engine restarted")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("%s failed", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    # --- reports and CallControl -------------------------------------------------------
+
+    def report(self, report: CallReport) -> None:
+        try:
+            self.decider.report(report)
+        except Exception:
+            log.exception("decider.report failed for %s", report)
+
+    def emit(
+        self,
+        call: Call,
+        kind: SwitchCallEventKind,
+        *,
+        leg: LegRole = LegRole.CALLER,
+        agent_id: str | None = None,
+        cause: ClearCause | None = None,
+        detail: str | None = None,
+        queue_id: str | None = None,
+    ) -> None:
+        self.report(
+            CallReport(
+                call_id=call.call_id,
+                kind=kind,
+                at=self.clock(),
+                leg=leg,
+                agent_id=agent_id,
+                queue_id=queue_id,
+                cause=cause,
+                detail=detail,
+            )
+        )
+
+    async def execute(self, call_id: str, action: SwitchAction) -> None:
+        """:class:`CallControl`: carry out one command (raises :class:`CommandFailed`)."""
+        call = self.calls.get(call_id)
+        if call is None or call.ended:
+            raise CommandFailed(ErrorCode.UNKNOWN_CALL, f"no call {call_id} on this switch")
+        async with call.lock:
+            if call.ended:
+                raise CommandFailed(ErrorCode.UNKNOWN_CALL, f"call {call_id} has ended")
+            await control.execute(self, call, action)
+
+    def registered_contacts(self) -> Mapping[str, str]:
+        """:class:`CallControl`: agent SIP user → contact URI of its best binding."""
+        registrar = self.stack.registrar
+        if registrar is None:
+            return {}
+        contacts: dict[str, str] = {}
+        for aor in registrar.aors():
+            bindings = registrar.contacts(aor)
+            if bindings:
+                contacts[aor] = str(bindings[0].contact.uri)
+        return contacts
+
+    # --- SIP: new calls -----------------------------------------------------------------
+
+    async def on_invite(self, call: IncomingCall) -> None:
+        if call.offer is None:
+            call.reject(488, "SDP offer required")
+            return
+        request = call.request
+        tag = request.from_.tag or new_call_id()
+        record = Call(
+            call_id=new_call_id(),
+            incoming=call,
+            caller_tag=tag,
+            b_tag=f"sw-{tag}"[:64],
+            caller=request.from_.uri.user,
+            called=request.uri.user or request.to.uri.user,
+            arrived_at=self.clock(),
+            caller_sdp=call.offer.to_text(),
+        )
+        self.calls[record.call_id] = record
+        self._by_invite[id(call)] = record
+        call.ring()
+        self.emit(record, SwitchCallEventKind.ARRIVED)
+        try:
+            route = await self.decider.route(
+                RouteQuery(
+                    call_id=record.call_id,
+                    stage=RouteStage.ARRIVAL,
+                    caller=record.caller,
+                    called=record.called,
+                )
+            )
+        except DecisionUnavailable as exc:
+            log.warning("%s: no routing decision (%s): default flow", record.call_id, exc)
+            route = RouteResponse()
+        async with record.lock:
+            if record.ended:
+                return
+            if not await self._answer_caller(record):
+                return
+            record.tier = route.tier
+            record.phase = Phase.IVR
+            flow = self.flows(route.flow_id, route.flow_version)
+            runner = IvrRunner(
+                record,
+                flow,
+                ng=self.ng,
+                prompts=self.prompts,
+                decider=self.decider,
+                host=self,
+                clock=self.clock,
+            )
+            self.runners[record.call_id] = runner
+        await call.wait_ack(self.config.ack_timeout)
+        await runner.start(
+            CallContext(
+                tier=route.tier,
+                caller=record.caller,
+                called=record.called,
+                blacklisted=route.blacklisted,
+                skip_ivr=route.skip_ivr,
+            )
+        )
+
+    async def _answer_caller(self, call: Call) -> bool:
+        """rtpengine offer/answer, then 200 OK to the caller. False: the call is gone."""
+        incoming = call.incoming
+        try:
+            offer = await self.ng.offer(
+                call.caller_sdp, call.call_id, call.caller_tag, self.config.media
+            )
+            call.agent_side_offer = offer.sdp
+            host, port = self.sink_address
+            placeholder = audio_answer(parse_sdp(offer.sdp), host, port).to_text()
+            call.b_side_sdp = placeholder
+            answer = await self.ng.answer(
+                placeholder, call.call_id, call.caller_tag, call.b_tag, self.config.media
+            )
+        except (NgError, NoCommonCodec, SdpParseError) as exc:
+            log.warning("%s: media set-up failed: %s", call.call_id, exc)
+            incoming.reject(488 if isinstance(exc, NoCommonCodec | SdpParseError) else 503)
+            self.emit(call, SwitchCallEventKind.FAILED, cause=ClearCause.FAILED, detail=str(exc))
+            await self._finish(call)
+            return False
+        if incoming.cancelled.is_set():
+            await self._finish(call)
+            return False
+        try:
+            dialog = incoming.answer(answer.sdp.encode())
+        except DialogError:
+            await self._finish(call)
+            return False
+        call.dialog = dialog
+        self._by_dialog[dialog.id] = call
+        return True
+
+    # --- IVR host -----------------------------------------------------------------------
+
+    async def ivr_finished(self, call: Call, action: TerminalAction) -> None:
+        """The flow's terminal action (called with the call's lock held)."""
+        if isinstance(action, Queue):
+            call.business_selection = action.business_selection
+            await self.enter_queue(call, action.queue_id)
+        elif isinstance(action, Transfer):
+            call.business_selection = action.business_selection
+            contact = self.registered_contacts().get(action.agent_id or "")
+            if action.agent_id is not None and contact is not None:
+                await self._start_waiting(call, None)
+                await agent_leg.offer(self, call, action.agent_id, contact)
+            elif action.agent_id is not None:
+                await self.enter_queue(call, None)
+            else:
+                detail = "transfer to an external number is not supported yet"
+                self.emit(call, SwitchCallEventKind.FAILED, cause=ClearCause.FAILED, detail=detail)
+                await self._hang_up(call, ClearCause.FAILED, detail=detail)
+        elif isinstance(action, RecordVoicemail):
+            detail = "voicemail is not supported yet"
+            self.emit(call, SwitchCallEventKind.FAILED, cause=ClearCause.FAILED, detail=detail)
+            await self._hang_up(call, ClearCause.FAILED, detail=detail)
+        elif isinstance(action, Hangup):
+            await self._hang_up(call, ClearCause.NORMAL, detail=action.reason)
+
+    async def _start_waiting(self, call: Call, queue_id: str | None) -> None:
+        call.phase = Phase.QUEUED
+        call.queue_id = queue_id
+        try:
+            await start_moh(self.ng, call.call_id, call.caller_tag, self.config.moh_file)
+        except NgError as exc:
+            log.warning("%s: music on hold failed: %s", call.call_id, exc)
+
+    async def enter_queue(self, call: Call, queue_id: str | None) -> None:
+        """Music on hold, ``queue_enter``, ``route(agent_needed)``; ring the agent if named."""
+        await self._start_waiting(call, queue_id)
+        runner = self.runners.get(call.call_id)
+        self.emit(
+            call,
+            SwitchCallEventKind.QUEUE_ENTER,
+            queue_id=queue_id,
+            detail=call.business_selection,
+        )
+        try:
+            response = await self.decider.route(
+                RouteQuery(
+                    call_id=call.call_id,
+                    stage=RouteStage.AGENT_NEEDED,
+                    caller=call.caller,
+                    called=call.called,
+                    business_selection=call.business_selection,
+                    tier=call.tier,
+                    queue_id=queue_id,
+                    trajectory=runner.run.protocol_trajectory() if runner else (),
+                )
+            )
+        except DecisionUnavailable as exc:
+            log.warning("%s: no agent decision (%s): waiting for an offer", call.call_id, exc)
+            return
+        if response.queue_id is not None:
+            call.queue_id = response.queue_id
+        if response.agent is not None and call.phase is Phase.QUEUED:
+            try:
+                await agent_leg.offer(
+                    self, call, response.agent.agent_id, response.agent.sip_contact
+                )
+            except CommandFailed as exc:
+                log.warning(
+                    "%s: offer to %s failed: %s", call.call_id, response.agent.agent_id, exc
+                )
+
+    # --- SIP: in-dialog events ----------------------------------------------------------
+
+    async def on_cancel(self, call: IncomingCall) -> None:
+        record = self._by_invite.get(id(call))
+        if record is not None:
+            async with record.lock:
+                await self._caller_left(record)
+
+    async def on_bye(self, dialog: Dialog, request: SipRequest) -> None:
+        await self._dialog_ended(dialog)
+
+    async def on_dialog_timeout(self, dialog: Dialog) -> None:
+        await self._dialog_ended(dialog)
+
+    async def _dialog_ended(self, dialog: Dialog) -> None:
+        call = self._by_dialog.pop(dialog.id, None)
+        if call is None:
+            return
+        async with call.lock:
+            if call.ended:
+                return
+            if call.dialog is not None and call.dialog.id == dialog.id:
+                call.dialog = None
+                await self._caller_left(call)
+            elif call.agent is not None and call.agent.dialog is dialog:
+                await agent_leg.agent_hung_up(self, call, call.agent)
+
+    async def on_info(self, dialog: Dialog, request: SipRequest) -> None:
+        call = self._by_dialog.get(dialog.id)
+        digit = dtmf_from_info(request)
+        if call is None or digit is None or call.dialog is None or call.dialog.id != dialog.id:
+            return
+        runner = self.runners.get(call.call_id)
+        if runner is not None and call.phase is Phase.IVR:
+            self.spawn(runner.on_dtmf(digit), f"info-dtmf-{call.call_id}")
+
+    def on_dtmf_event(self, event: DtmfEvent) -> None:
+        """rtpengine's DTMF log: caller keys go to the flow while the call is in IVR."""
+        call = self.calls.get(event.call_id)
+        if call is None or event.source_tag != call.caller_tag or call.phase is not Phase.IVR:
+            return
+        runner = self.runners.get(call.call_id)
+        if runner is not None:
+            self.spawn(runner.on_dtmf(event.digit), f"dtmf-{call.call_id}")
+
+    async def on_reinvite(self, dialog: Dialog, request: SipRequest) -> SessionDescription | None:
+        """A re-INVITE (refresh, phone-side hold) from either leg: rtpengine re-offer from
+        that side, re-answer with the other side's last SDP, return rtpengine's answer."""
+        call = self._by_dialog.get(dialog.id)
+        if call is None or not request.body:
+            return None
+        async with call.lock:
+            if call.ended:
+                return None
+            from_caller = call.dialog is not None and call.dialog.id == dialog.id
+            sdp = request.body.decode(errors="replace")
+            from_tag, to_tag = (
+                (call.caller_tag, call.b_tag) if from_caller else (call.b_tag, call.caller_tag)
+            )
+            other = call.b_side_sdp if from_caller else call.caller_sdp
+            try:
+                await self.ng.offer(sdp, call.call_id, from_tag, self.config.media)
+                answer = await self.ng.answer(
+                    other, call.call_id, from_tag, to_tag, self.config.media
+                )
+                parsed = parse_sdp(answer.sdp)
+            except (NgError, SdpParseError) as exc:
+                log.warning("%s: re-INVITE refused: %s", call.call_id, exc)
+                return None
+            if from_caller:
+                call.caller_sdp = sdp
+            else:
+                call.b_side_sdp = sdp
+            return parsed
+
+    # --- endings ------------------------------------------------------------------------
+
+    async def _caller_left(self, call: Call) -> None:
+        """The caller hung up (BYE or CANCEL); lock held."""
+        if call.ended:
+            return
+        abandoned = call.phase in (Phase.ANSWERING, Phase.IVR, *WAITING_PHASES)
+        cause = ClearCause.CALLER_ABANDONED if abandoned else ClearCause.NORMAL
+        if call.phase in WAITING_PHASES:
+            self.emit(
+                call, SwitchCallEventKind.QUEUE_LEAVE, queue_id=call.queue_id, detail="abandoned"
+            )
+        runner = self.runners.get(call.call_id)
+        if runner is not None:
+            runner.caller_hung_up()
+        if call.agent is not None:
+            await agent_leg.drop(self, call, call.agent, cause)
+        self.emit(call, SwitchCallEventKind.RELEASED, cause=cause)
+        await self._finish(call)
+
+    async def _hang_up(self, call: Call, cause: ClearCause, *, detail: str | None = None) -> None:
+        """The switch ends the call: BYE (or reject) the caller, drop the agent leg; lock held."""
+        if call.ended:
+            return
+        runner = self.runners.get(call.call_id)
+        if runner is not None:
+            runner.stop()
+        if call.agent is not None:
+            await agent_leg.drop(self, call, call.agent, cause)
+        dialog, call.dialog = call.dialog, None
+        if dialog is not None:
+            self._by_dialog.pop(dialog.id, None)
+            with contextlib.suppress(TransportError, DialogError):
+                await self.stack.bye(dialog)
+        else:
+            call.incoming.reject(480)
+        self.emit(call, SwitchCallEventKind.RELEASED, cause=cause, detail=detail)
+        await self._finish(call)
+
+    async def hang_up(self, call: Call, cause: ClearCause, *, detail: str | None = None) -> None:
+        await self._hang_up(call, cause, detail=detail)
+
+    async def _finish(self, call: Call) -> None:
+        """Forget the call and delete its rtpengine call."""
+        call.phase = Phase.ENDED
+        call.ended_event.set()
+        self.calls.pop(call.call_id, None)
+        self._by_invite.pop(id(call.incoming), None)
+        runner = self.runners.pop(call.call_id, None)
+        if runner is not None:
+            runner.stop()
+        for did in [d for d, c in self._by_dialog.items() if c is call]:
+            del self._by_dialog[did]
+        with contextlib.suppress(CallNotFoundError, NgError):
+            await self.ng.delete(call.call_id)
+
+    def track_dialog(self, dialog: Dialog, call: Call) -> None:
+        self._by_dialog[dialog.id] = call
+
+    def forget_dialog(self, dialog: Dialog) -> None:
+        self._by_dialog.pop(dialog.id, None)
+
+
+def dtmf_from_info(request: SipRequest) -> str | None:
+    """The key of a SIP INFO (``application/dtmf-relay`` ``Signal=5`` or ``application/dtmf``)."""
+    ctype = (request.content_type or "").lower()
+    text = request.body.decode(errors="replace").strip()
+    value: str | None = None
+    if ctype == "application/dtmf-relay":
+        for line in text.splitlines():
+            name, _, val = line.partition("=")
+            if name.strip().lower() == "signal":
+                value = val.strip()
+    elif ctype == "application/dtmf":
+        value = text
+    if value is None:
+        return None
+    value = {"10": "*", "11": "#"}.get(value, value).upper()
+    return value if len(value) == 1 and value in DTMF_DIGITS else None
+
+
+__all__ = [
+    "AgentLeg",
+    "CoreConfig",
+    "FlowSource",
+    "SwitchCore",
+    "dtmf_from_info",
+    "shipped_flow_source",
+]

@@ -1,0 +1,85 @@
+"""State of the calls the switch core owns: one caller leg, at most one agent leg.
+
+One switch call is one rtpengine call (``call_id``) with two participants: the
+caller (``caller_tag``, the caller's SIP From tag) and the switch side
+(``b_tag``). During IVR and queueing the switch side points at the core's
+media sink; when an agent answers, it is re-answered with the agent's SDP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import secrets
+from dataclasses import dataclass, field
+
+from cti_server.switch.sip import Dialog, IncomingCall, OutgoingCall
+
+
+class Phase(enum.StrEnum):
+    """Where a call is in its lifecycle (see docs/switch.md)."""
+
+    ANSWERING = "answering"
+    IVR = "ivr"
+    QUEUED = "queued"
+    OFFERING = "offering"
+    """An agent leg is ringing; the caller still hears music on hold."""
+    BRIDGED = "bridged"
+    HELD = "held"
+    ENDED = "ended"
+
+
+WAITING_PHASES = frozenset({Phase.QUEUED, Phase.OFFERING})
+TALKING_PHASES = frozenset({Phase.BRIDGED, Phase.HELD})
+
+
+def new_call_id() -> str:
+    """The switch's id of a call (also the rtpengine call-id): ``c-`` + 16 hex digits."""
+    return "c-" + secrets.token_hex(8)
+
+
+@dataclass(slots=True, eq=False)
+class AgentLeg:
+    """The INVITE to an agent's softphone and, once answered, its dialog."""
+
+    agent_id: str
+    contact: str
+    ring_timeout: float
+    outgoing: OutgoingCall | None = None
+    dialog: Dialog | None = None
+    answered: bool = False
+    ended: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """One caller's call through the switch."""
+
+    call_id: str
+    incoming: IncomingCall
+    caller_tag: str
+    b_tag: str
+    caller: str | None
+    called: str | None
+    arrived_at: float
+    phase: Phase = Phase.ANSWERING
+    dialog: Dialog | None = None
+    """The caller's dialog (after the 200 OK)."""
+    caller_sdp: str = ""
+    """The caller's last SDP offer (for rtpengine re-negotiation)."""
+    agent_side_offer: str = ""
+    """rtpengine's SDP for the switch side: what the agent leg's INVITE carries."""
+    b_side_sdp: str = ""
+    """The SDP last given to rtpengine for the switch side (sink or agent)."""
+    tier: str | None = None
+    queue_id: str | None = None
+    business_selection: str | None = None
+    agent: AgentLeg | None = None
+    recording: str | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ended_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ended(self) -> bool:
+        return self.phase is Phase.ENDED
