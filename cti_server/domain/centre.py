@@ -210,6 +210,43 @@ def _label(text: str | None) -> str | None:
     return text[:128] if text else None
 
 
+class _WriteBatch:
+    """The call writes queued by one :meth:`ContactCentre.run` (owned by its task)."""
+
+    __slots__ = ("futures", "pushes", "required", "task")
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.task = task
+        self.required = True  # writes of ``first``: a failure fails the batch
+        self.futures: list[tuple[asyncio.Future[Any], bool]] = []
+        self.pushes: list[Callable[[], object]] = []  # switch commands, sent after commit
+
+    def add(self, future: asyncio.Future[Any]) -> None:
+        self.futures.append((future, self.required))
+
+    async def settle(self) -> None:
+        """Wait for every write, then send the held switch commands (decided already, so
+        sent even if a write failed); log failures, raise the first failure of ``first``."""
+        try:
+            results = await asyncio.gather(*(f for f, _ in self.futures), return_exceptions=True)
+        finally:
+            for push in self.pushes:
+                try:
+                    push()
+                except Exception:
+                    log.exception("sending a switch command failed")
+        error: BaseException | None = None
+        for (_, required), result in zip(self.futures, results, strict=True):
+            if not isinstance(result, BaseException):
+                continue
+            if required and error is None:
+                error = result
+            else:
+                log.error("call write failed", exc_info=result)
+        if error is not None:
+            raise error
+
+
 class ContactCentre:
     """Agent sessions, calls, switches and supervision over one routing engine."""
 
@@ -254,6 +291,8 @@ class ContactCentre:
         self._queue_sl = {q: SlCounter(window) for q in config.queues}
         self._tier_sl = {t: SlCounter(window) for t in config.tiers}
         self._lock = asyncio.Lock()
+        self._batch: _WriteBatch | None = None
+        self.switches.hold = self._hold_push
         self._tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._acw_timers: dict[str, asyncio.TimerHandle] = {}
@@ -305,6 +344,7 @@ class ContactCentre:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._ticker = None
+        await self.store.flush()  # every queued call write, before the engine is disposed
 
     async def _tick_supervisors(self) -> None:
         while True:
@@ -325,20 +365,35 @@ class ContactCentre:
         first: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Execute a batch: ``first`` (writes and pushes of the event itself), then each
-        action in order (and the actions those produce), under the batch lock."""
-        async with self._lock:
-            if first is not None:
-                await first()
-            base = ctx or Ctx()
-            queue: deque[tuple[Action, Ctx]] = deque((a, base) for a in actions)
-            while queue:
-                action, context = queue.popleft()
+        action in order (and the actions those produce), under the batch lock.
+
+        Call writes made under the lock are queued (group commit) and awaited after the
+        lock is released; this returns once they have all committed. A failed write of
+        ``first`` raises; a failed write of an action is logged (as before)."""
+        batch = _WriteBatch(asyncio.current_task())
+        try:
+            async with self._lock:
+                self._batch = batch
                 try:
-                    more, more_ctx = await self._apply(action, context)
-                except Exception:
-                    log.exception("executing %r failed", action)
-                    continue
-                queue.extend((a, more_ctx) for a in more)
+                    if first is not None:
+                        await first()
+                    batch.required = False
+                    base = ctx or Ctx()
+                    queue: deque[tuple[Action, Ctx]] = deque((a, base) for a in actions)
+                    while queue:
+                        action, context = queue.popleft()
+                        try:
+                            more, more_ctx = await self._apply(action, context)
+                        except Exception:
+                            log.exception("executing %r failed", action)
+                            continue
+                        queue.extend((a, more_ctx) for a in more)
+                finally:
+                    self._batch = None
+        finally:
+            # Outside the lock: the next batch proceeds while these commit (R-IN-4: the
+            # caller acknowledges only after this returns).
+            await batch.settle()
 
     # ==================================================================== actions
 
@@ -564,7 +619,8 @@ class ContactCentre:
         at: float | None = None,
         event_key: str | None = None,
     ) -> None:
-        """Append one call event (committed when this returns)."""
+        """Append one call event (committed when this returns; inside :meth:`run`, when the
+        batch returns)."""
         await self._store_event(call_id, kind, data, at=at, event_key=event_key)
 
     async def _store_event(
@@ -577,13 +633,27 @@ class ContactCentre:
         event_key: str | None = None,
     ) -> None:
         with log_context(call=call_id):
-            await self.store.record(
-                call_id,
-                kind,
-                self.clock.wall() if at is None else at,
-                data,
-                event_key=event_key,
+            future = self.store.submit_event(
+                call_id, kind, self.clock.wall() if at is None else at, data, event_key=event_key
             )
+        await self._write(future)
+
+    def _hold_push(self, push: Callable[[], object]) -> bool:
+        """Inside this task's :meth:`run`, keep ``push`` until the batch's writes commit."""
+        batch = self._batch
+        if batch is None or batch.task is not asyncio.current_task():
+            return False
+        batch.pushes.append(push)
+        return True
+
+    async def _write(self, future: asyncio.Future[Any]) -> None:
+        """Await a queued write, or, inside this task's :meth:`run`, add it to the batch
+        (awaited when the lock is released)."""
+        batch = self._batch
+        if batch is not None and batch.task is asyncio.current_task():
+            batch.add(future)
+        else:
+            await future
 
     def _send(self, call: CallRecord, action: SwitchAction) -> str:
         return self.switches.send(call.switch_id, call.call_id, action)
@@ -1672,8 +1742,8 @@ class ContactCentre:
 
         async def first() -> None:
             await self._store_event(call.call_id, CallEventKind.RELEASED, {"by": by}, at=ev.at)
-            await self.store.close_call(call.call_id, disposition, ev.at)
-            await self.store.add_contact(
+            await self._write(self.store.submit_close(call.call_id, disposition, ev.at))
+            contact = self.store.submit_contact(
                 started_at=call.arrived_at,
                 ended_at=ev.at,
                 call_id=call.call_id,
@@ -1684,6 +1754,7 @@ class ContactCentre:
                 business_selection=call.business_selection or "",
                 summary=f"{disposition}; released by {by}",
             )
+            await self._write(contact)
             call.step(ev.at, TrajectoryKind.RELEASE, agent_id, by)
             if abandoned:
                 self._count_abandon(call)

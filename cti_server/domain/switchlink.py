@@ -10,6 +10,7 @@ could not ring).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cti_server.ws import DomainError, Session, SessionState
@@ -47,6 +48,9 @@ class SwitchLink:
         self._registrations: dict[str, Registration] = {}
         self._waiting: dict[str, asyncio.Future[SwitchCommandResult]] = {}
         self._sent: dict[str, SentCommand] = {}
+        # Set by the centre: takes a push to make once the current batch's call writes
+        # have committed (returns False when there is no such batch: push now).
+        self.hold: Callable[[Callable[[], object]], bool] | None = None
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -101,14 +105,16 @@ class SwitchLink:
                 {"switch": switch_id},
             )
         command_id = new_id()
-        session.push(
-            SwitchCommand(
-                command_id=command_id,
-                call_id=call_id,
-                action=action,
-                expires_at=self._clock.wall() + self._ttl,
-            )
+        command = SwitchCommand(
+            command_id=command_id,
+            call_id=call_id,
+            action=action,
+            expires_at=self._clock.wall() + self._ttl,
         )
+        # A switch is told only what is durable (R-IN-4): inside a batch, the command
+        # goes out once that batch's call writes have committed.
+        if self.hold is None or not self.hold(lambda: session.push(command)):
+            session.push(command)
         return command_id
 
     def send(self, switch_id: str, call_id: str, action: SwitchAction) -> str:
