@@ -91,26 +91,32 @@ from shared.protocol.supervisor import (
     SupervisorTierStats,
 )
 from shared.protocol.switch import (
+    AgentsSnapshot,
     Bridge,
     FallbackCall,
     FallbackOutcome,
     Hangup,
     Hold,
     LegRole,
+    LookupResult,
     OfferToAgent,
     RoutedAgent,
     RouteResponse,
     RouteStage,
     SendDtmf,
     SwitchAction,
+    SwitchAgentEntry,
+    SwitchAgentState,
     SwitchCallEvent,
     SwitchCallEventKind,
     SwitchCommandResult,
     SwitchFallbackReport,
+    SwitchLookup,
     SwitchRouteRequest,
     TransferCall,
     Unhold,
 )
+from shared.protocol.system import SwitchMode
 
 from .config import (
     ACW_REASON,
@@ -124,8 +130,10 @@ from .config import (
 )
 from .consult import Consultations
 from .errors import engine_errors, invalid_state
+from .lookups import LookupServices
 from .model import AgentRecord, CallRecord, wire_state
 from .monitor import Monitors
+from .notices import SwitchModes
 from .persistence import Persistence
 from .supervisor import AgentCountIndex, SlCounter, SupervisorFeed, WaitIndex
 from .switchlink import SwitchLink
@@ -298,6 +306,8 @@ class ContactCentre:
         self._acw_timers: dict[str, asyncio.TimerHandle] = {}
         self.consults = Consultations(self)
         self.monitors = Monitors(self)
+        self.lookups = LookupServices(self)
+        self.modes = SwitchModes()
 
     # ==================================================================== plumbing
 
@@ -501,7 +511,7 @@ class ContactCentre:
             rec.session = None
             rec.disconnected = False
             rec.logoff_pending = None
-        self.feed.agent_changed(self._status(rec))
+        self._agent_published(rec)
         # a pending logoff (grace expired or forced during a call) happens at the first chance
         if rec.logoff_pending is not None and new in (
             AgentState.NOT_READY,
@@ -564,7 +574,7 @@ class ContactCentre:
                 )
             )
             rec.session.push(self._delivered(call, rec))
-        self.feed.agent_changed(self._status(rec))
+        self._agent_published(rec)
         if call.route_waiting:
             call.route_offer = (rec.agent_id, contact)
         else:
@@ -1087,7 +1097,42 @@ class ContactCentre:
         ][:_SNAPSHOT_CALLS]
         return Snapshot(last_seq=session.last_seq, agent=agent, calls=tuple(calls))
 
+    def agents_snapshot(self, session: Session) -> AgentsSnapshot:
+        """Every agent's state for a switch, as of ``session.last_seq`` (no await inside)."""
+        return AgentsSnapshot(
+            last_seq=session.last_seq,
+            agents=tuple(
+                SwitchAgentEntry(
+                    agent_id=rec.agent_id,
+                    state=rec.state,
+                    since=rec.since,
+                    reason_code=rec.reason,
+                    sip_user=self._sip_user(rec),
+                )
+                for rec in self.agents.values()
+            ),
+        )
+
     # ==================================================================== supervision
+
+    def _agent_published(self, rec: AgentRecord) -> None:
+        """An agent's state changed: supervisors and (1.1) switches are told."""
+        self.feed.agent_changed(self._status(rec))
+        self.switches.broadcast(
+            SwitchAgentState(
+                agent_id=rec.agent_id,
+                state=rec.state,
+                reason_code=rec.reason,
+                sip_user=self._sip_user(rec),
+            )
+        )
+
+    @staticmethod
+    def _sip_user(rec: AgentRecord) -> str | None:
+        """The agent's softphone (its login extension, else its id) while logged on."""
+        if rec.state is AgentState.LOGGED_OFF:
+            return None
+        return rec.extension or rec.agent_id
 
     def _status(self, rec: AgentRecord) -> SupervisorAgentStatus:
         return SupervisorAgentStatus(
@@ -1210,6 +1255,35 @@ class ContactCentre:
             self._tier_sl[call.tier].abandon(wall)
 
     # ==================================================================== switch link
+
+    def owned_call(self, switch_id: str, call_id: str) -> CallRecord | None:
+        """The call if the server knows it (``unknown_call`` if it is another switch's)."""
+        return self._owned(switch_id, call_id)
+
+    def queue_wait(self, queue_id: str) -> tuple[int, float]:
+        """``(calls waiting, longest wait in seconds)`` of a queue (as the supervisors see)."""
+        return self._waits(self.waits_by_queue, queue_id)
+
+    async def lookup(self, switch_id: str, msg: SwitchLookup) -> LookupResult:
+        """An IVR self-service look-up (``switch.lookup``, see ``lookups.py``)."""
+        return await self.lookups.run(switch_id, msg)
+
+    def switch_connected(self, session: Session) -> None:
+        """A switch session started or resumed: the server routes its calls again."""
+        self.switches.attach(session)
+        self.modes.set(session.principal.principal_id, SwitchMode.NORMAL, self.clock.wall())
+
+    def switch_disconnected(self, session: Session) -> None:
+        """A switch's connection dropped: its failover decider runs its calls alone."""
+        switch_id = session.principal.principal_id
+        if self.switches.session(switch_id) is not session:
+            return
+        self.modes.set(
+            switch_id,
+            SwitchMode.FALLBACK,
+            self.clock.wall(),
+            f"the link to switch {switch_id} is down: it distributes calls by itself",
+        )
 
     def _owned(self, switch_id: str, call_id: str) -> CallRecord | None:
         call = self.calls.get(call_id)
@@ -1871,6 +1945,14 @@ class ContactCentre:
                 disposition=disposition,
                 summary=f"handled by switch {switch_id} while the CTI link was down",
             )
+        # desktops / supervisors (1.1): the outage is over and reconciled
+        self.modes.report_part(
+            switch_id,
+            calls=len(msg.calls),
+            last_part=msg.last_part,
+            down_at=msg.link_down_at,
+            up_at=msg.link_up_at,
+        )
 
     async def _adopt_fallback_call(self, switch_id: str, fc: FallbackCall, customer: Any) -> None:
         """A call still running after the outage becomes a call the server knows."""

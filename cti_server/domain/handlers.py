@@ -15,6 +15,7 @@ from shared.protocol.agent import (
     AgentSetNotReady,
     AgentSetReady,
 )
+from shared.protocol.base import Request
 from shared.protocol.call import (
     CallAnswer,
     CallConference,
@@ -28,7 +29,7 @@ from shared.protocol.call import (
     CallTransfer,
     ConsultResult,
 )
-from shared.protocol.errors import ErrorCode
+from shared.protocol.errors import ErrorCode, ProtocolError
 from shared.protocol.handshake import ClientKind, Snapshot, SnapshotRequest
 from shared.protocol.supervisor import (
     MonitorResult,
@@ -41,10 +42,14 @@ from shared.protocol.supervisor import (
     SupervisorUnsubscribe,
 )
 from shared.protocol.switch import (
+    AgentsSnapshot,
+    LookupResult,
     RouteResponse,
+    SwitchAgentsSnapshot,
     SwitchCallEvent,
     SwitchCommandResult,
     SwitchFallbackReport,
+    SwitchLookup,
     SwitchRegistration,
     SwitchRouteRequest,
 )
@@ -56,6 +61,20 @@ DESKTOP = {ClientKind.DESKTOP}
 SUPERVISORS = {Role.TEAM_LEAD, Role.ADMIN}
 SUPERVISOR_KINDS = {ClientKind.DESKTOP, ClientKind.SUPERVISOR, ClientKind.TOOL}
 SWITCH = {ClientKind.SWITCH}
+
+
+def require_version(ctx: RequestContext, msg: Request) -> None:
+    """``unexpected_type`` for a request newer than the session's protocol version."""
+    needed = type(msg).introduced_in
+    have = ctx.session.version
+    if needed.major != have.major or needed.minor > have.minor:
+        tag = msg.type_tag()
+        raise ProtocolError(
+            ErrorCode.UNEXPECTED_TYPE,
+            f"`{tag}` needs protocol {needed.major}.{needed.minor}; "
+            f"this session speaks {have.major}.{have.minor}",
+            detail={"type": tag},
+        )
 
 
 def agent_router(centre: ContactCentre) -> Router:
@@ -250,6 +269,16 @@ def switch_router(centre: ContactCentre) -> Router:
     async def fallback(ctx: RequestContext, msg: SwitchFallbackReport) -> None:
         await centre.fallback_report(ctx.principal.principal_id, msg)
 
+    @router.handles(SwitchLookup, kinds=SWITCH)
+    async def lookup(ctx: RequestContext, msg: SwitchLookup) -> LookupResult:
+        require_version(ctx, msg)
+        return await centre.lookup(ctx.principal.principal_id, msg)
+
+    @router.handles(SwitchAgentsSnapshot, kinds=SWITCH)
+    async def agents_snapshot(ctx: RequestContext, msg: SwitchAgentsSnapshot) -> AgentsSnapshot:
+        require_version(ctx, msg)
+        return centre.agents_snapshot(ctx.session)  # no await: consistent with last_seq
+
     return router
 
 
@@ -258,9 +287,15 @@ def snapshot_router(centre: ContactCentre) -> Router:
 
     @router.handles(SnapshotRequest)
     async def snapshot(ctx: RequestContext, msg: SnapshotRequest) -> Snapshot:
+        # 1.1 desktops / supervisors: the switches' modes follow the result
+        centre.spawn(_modes(centre, ctx))
         return centre.snapshot(ctx.session)  # no await: consistent with session.last_seq
 
     return router
+
+
+async def _modes(centre: ContactCentre, ctx: RequestContext) -> None:
+    centre.modes.push_all(ctx.session)
 
 
 def build_router(centre: ContactCentre) -> Router:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from cti_server.ws import DomainError, Session, SessionState
 from shared.clock import Clock
 from shared.ids import new_id
+from shared.protocol.base import Event
 from shared.protocol.errors import ErrorCode
+from shared.protocol.messages import speaks
 from shared.protocol.switch import SwitchAction, SwitchCommand, SwitchCommandResult
 
 
@@ -74,6 +76,16 @@ class SwitchLink:
     @property
     def switch_ids(self) -> list[str]:
         return sorted(self._sessions)
+
+    def broadcast(self, event: Event) -> int:
+        """Push ``event`` to every switch session whose version defines it (a detached
+        session keeps it for its resume); returns how many got it."""
+        sent = 0
+        for session in self._sessions.values():
+            if session.state is not SessionState.ENDED and speaks(session.version, event):
+                session.push(event)
+                sent += 1
+        return sent
 
     # -- registrations -------------------------------------------------------------------
 

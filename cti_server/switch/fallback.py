@@ -7,7 +7,8 @@ needs a human the call goes to one FIFO per queue served by the routing engine
 (``cti_server.routing``, ``call_selection=fifo``, ``agent_order=longest_idle``) over
 the agents **registered with the switch** and **last known ready**. What "ready"
 means without the CTI server: an agent registered with the switch is taken as ready
-unless the link saw evidence to the contrary (:meth:`FallbackAcd.note_agent_ready`),
+unless the link saw evidence to the contrary (:meth:`FallbackAcd.note_agent_ready`;
+with a protocol 1.1 server: the agent's last ``switch.agent_state``),
 is on a call the switch knows of (:meth:`FallbackAcd.observe`), or did not answer a
 fallback offer in the last ``rona_cooldown`` seconds.
 

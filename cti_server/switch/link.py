@@ -37,30 +37,54 @@ from cti_server.switch.ports import (
 )
 from shared.clock import Clock
 from shared.cti_client import ClientEvent, ConnectionLost, CtiClient
-from shared.protocol.base import Request
+from shared.protocol.agent import AgentState
+from shared.protocol.base import VERSION_1_1, ProtocolVersion, Request
 from shared.protocol.errors import ErrorCode, ProtocolError
 from shared.protocol.handshake import ClientKind, TokenCredentials
 from shared.protocol.switch import (
+    AgentsSnapshot,
     LegRole,
     OfferToAgent,
     RouteResponse,
     RouteStage,
     SwitchAction,
+    SwitchAgentsSnapshot,
+    SwitchAgentState,
     SwitchCallEvent,
     SwitchCallEventKind,
     SwitchCommand,
     SwitchCommandResult,
     SwitchFallbackReport,
+    SwitchLookup,
     SwitchRegistration,
     SwitchRouteRequest,
 )
+from shared.protocol.switch import LookupResult as WireLookupResult
 
 log = logging.getLogger("switch.link")
 
 LOOKUP_GAP = (
-    "protocol 1.0 has no self-service look-up request on the switch link "
-    "(see docs/switch_link.md, 'Protocol gaps')"
+    "the CTI server speaks protocol 1.0, which has no self-service look-up request "
+    "on the switch link (switch.lookup needs 1.1)"
 )
+SYSTEM_NOT_READY_REASONS = frozenset({"disconnected", "unregistered"})
+"""Not-ready reasons the server sets for a lost desktop or softphone: no evidence about
+the agent (in an outage the desktops go too), so registration decides."""
+
+
+def available(state: AgentState, reason_code: str | None) -> bool:
+    """Whether the fallback should count an agent in this server state as ready.
+
+    Not ready for the agent's own (or a ring-no-answer) not-ready reason; ready when
+    ready, on a call (the fallback tracks calls itself), in after-call work (which
+    nobody can end without a desktop), logged off at the server or not ready only
+    because a desktop / softphone connection dropped (the softphone's registration
+    decides)."""
+    if state is AgentState.NOT_READY:
+        return reason_code in SYSTEM_NOT_READY_REASONS
+    return True
+
+
 _RETRYABLE = frozenset({ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT})
 _SEEN_COMMANDS = 10_000
 
@@ -158,7 +182,13 @@ class CtiLink:
         )
         self.command_guard: CommandGuard | None = None
         self.agent_hint: Callable[[str, bool], None] | None = None
-        """Told ``(agent_id, ready)`` when a command or event reveals readiness."""
+        """Told ``(agent_id, ready)`` when a command or event reveals readiness (with a
+        1.1 server: every ``switch.agent_state``, keyed by the agent's SIP user)."""
+        self._agent_buffer: list[SwitchAgentState] | None = None
+        """``switch.agent_state`` events received while an agents snapshot is pending."""
+        self.agent_states: dict[str, AgentState] = {}
+        """Last server state per SIP user of logged-on agents (1.1 servers)."""
+        self._sip_users: dict[str, str] = {}
         self._state = LinkState.CONNECTING
         self._listeners: list[Callable[[bool], None]] = []
         self._out: deque[_Outgoing] = deque()
@@ -228,6 +258,21 @@ class CtiLink:
     def on_state_change(self, callback: Callable[[bool], None]) -> None:
         """``callback(up)`` on every change between up and not up."""
         self._listeners.append(callback)
+
+    @property
+    def version(self) -> ProtocolVersion | None:
+        """The protocol version of the current (last) session, ``None`` before one."""
+        welcome = self.client.welcome
+        return welcome.version if welcome is not None else None
+
+    @property
+    def speaks_1_1(self) -> bool:
+        version = self.version
+        return (
+            version is not None
+            and version.major == VERSION_1_1.major
+            and version.minor >= VERSION_1_1.minor
+        )
 
     def request_replay(self) -> None:
         """Send what the journal holds now (e.g. a fallback call just ended while up)."""
@@ -337,7 +382,56 @@ class CtiLink:
         # Registration messages queued while down are superseded by the above.
         kept = deque(i for i in self._out if not isinstance(i.msg, SwitchRegistration))
         self._out = kept
+        welcome = self.client.welcome
+        if self.speaks_1_1 and welcome is not None and not welcome.resumed:
+            await self._agents_snapshot()
         await self._replay()
+
+    async def _agents_snapshot(self) -> None:
+        """Every agent's state from the server (1.1, after a fresh session): the
+        fallback then knows exactly who was ready."""
+        self._agent_buffer = []
+        try:
+            body = await self.client.request(
+                SwitchAgentsSnapshot(id=0), timeout=self.request_timeout
+            )
+            buffered, self._agent_buffer = self._agent_buffer, None
+            if not isinstance(body, AgentsSnapshot):
+                raise ProtocolError(
+                    ErrorCode.INTERNAL, f"unexpected agents snapshot {type(body).__name__}"
+                )
+            for entry in body.agents:
+                self._agent_state(entry.agent_id, entry.state, entry.reason_code, entry.sip_user)
+            for ev in buffered:  # the events that follow the snapshot
+                if ev.seq > body.last_seq:
+                    self._agent_state(ev.agent_id, ev.state, ev.reason_code, ev.sip_user)
+            log.info("CTI link: agents snapshot with %d agents", len(body.agents))
+        finally:
+            self._agent_buffer = None
+
+    def _on_agent_state(self, ev: SwitchAgentState) -> None:
+        if self._agent_buffer is not None:
+            self._agent_buffer.append(ev)
+        else:
+            self._agent_state(ev.agent_id, ev.state, ev.reason_code, ev.sip_user)
+
+    def _agent_state(
+        self, agent_id: str, state: AgentState, reason_code: str | None, sip_user: str | None
+    ) -> None:
+        # the switch knows agents by their softphone's SIP user (the login extension);
+        # a logged-off agent has none any more: use the one it had
+        key = sip_user or self._sip_users.get(agent_id) or agent_id
+        if state is AgentState.LOGGED_OFF:
+            self._sip_users.pop(agent_id, None)
+            self.agent_states.pop(key, None)
+        else:
+            self._sip_users[agent_id] = key
+            self.agent_states[key] = state
+        if self.agent_hint is not None:
+            try:
+                self.agent_hint(key, available(state, reason_code))
+            except Exception:
+                log.exception("agent hint for %s failed", key)
 
     async def _replay_loop(self) -> None:
         while True:
@@ -423,10 +517,28 @@ class CtiLink:
         return body
 
     async def lookup(self, call_id: str, service: str, args: Mapping[str, str]) -> LookupResult:
-        """Protocol gap: the switch link has no look-up request yet."""
+        """``switch.lookup`` (1.1 servers; a 1.0 server gets none: an error result).
+
+        A timeout, a lost connection or a retryable error raises ``DecisionUnavailable``;
+        a definitive refusal (e.g. a bad argument) is an error result for the flow."""
         if not self.up:
             raise DecisionUnavailable(f"the CTI link is {self._state}")
-        return LookupResult(error=LOOKUP_GAP)
+        if not self.speaks_1_1:
+            return LookupResult(error=LOOKUP_GAP)
+        try:
+            body = await self.client.request(
+                SwitchLookup(id=0, call_id=call_id, service=service, args=dict(args)),
+                timeout=self.route_timeout,
+            )
+        except (ConnectionLost, TimeoutError) as exc:
+            raise DecisionUnavailable(f"look-up failed: {exc or 'timeout'}") from None
+        except ProtocolError as exc:
+            if exc.code in _RETRYABLE:
+                raise DecisionUnavailable(str(exc)) from None
+            return LookupResult(error=f"{exc.code}: {exc.message}"[:1024])
+        if not isinstance(body, WireLookupResult):
+            raise DecisionUnavailable(f"unexpected look-up result {type(body).__name__}")
+        return LookupResult(values=dict(body.values), error=body.error)
 
     def report(self, report: CallReport, on_delivered: Callable[[], None] | None = None) -> None:
         """Queue a call event (never blocks; dropped and counted when the queue is full).
@@ -585,6 +697,8 @@ class CtiLink:
             task = asyncio.get_running_loop().create_task(self._command(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        elif isinstance(item, SwitchAgentState):
+            self._on_agent_state(item)
         else:
             log.info("CTI link: %s", item)
 

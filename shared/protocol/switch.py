@@ -183,8 +183,9 @@ class SwitchLookup(Request, frozen=True, kw_only=True, tag="switch.lookup"):
 
     ``service`` names a look-up the server knows; ``args`` are what the caller keyed in
     (account number, PIN …). Values of keys containing pin/password/secret are masked
-    in ``repr`` but go on the wire unchanged. An unknown service is ``invalid_field``
-    at ``$.service``.
+    in ``repr`` but go on the wire unchanged. An unknown service or a bad argument is
+    answered with a ``LookupResult`` carrying ``error`` (the flow takes its error
+    branch), not with a protocol error.
     """
 
     introduced_in: ClassVar[ProtocolVersion] = VERSION_1_1

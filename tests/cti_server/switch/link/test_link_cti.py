@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from cti_server.switch.link import LOOKUP_GAP, CtiLink
+from cti_server.switch.link import CtiLink
 from cti_server.switch.ports import (
     CallReport,
     CommandFailed,
@@ -152,13 +152,6 @@ async def test_expired_commands_are_refused(server: Server) -> None:
     assert control.executed == []
     assert link.commands_expired == 1
     await desk.close()
-    await link.close()
-
-
-async def test_lookup_is_a_documented_protocol_gap(server: Server) -> None:
-    link = await started(make_link(server.url, FakeControl(), None))
-    result = await link.lookup(new_call(), "balance", {"account": "1"})
-    assert result.error == LOOKUP_GAP and not result.values
     await link.close()
 
 

@@ -1,0 +1,132 @@
+"""Protocol 1.1 notices: switch operating modes for desktops and supervisors.
+
+:class:`SwitchModes` keeps the mode of every switch the server knows (``system.mode``,
+docs/protocol.md "System notices") and pushes each change to every desktop and
+supervisor session that speaks 1.1:
+
+* a switch session starts or resumes → ``normal`` (the server routes its calls);
+* a switch's connection drops → ``fallback`` (its failover decider distributes calls
+  by itself while the link is down);
+* a switch's session expires → it stays ``fallback`` (it may still be running alone);
+  a switch that logs out is forgotten;
+* its ``switch.fallback_report`` (last part) → ``normal`` with a detail naming the
+  outage (``link_down_at`` … ``link_up_at``) and the calls reconciled.
+
+After every ``snapshot`` result a 1.1 desktop / supervisor gets the mode of every
+known switch in ``fallback`` (:meth:`SwitchModes.push_all`): a switch
+not mentioned runs normally, so a client resets its banner state with each snapshot and
+the common case (all normal) costs no events. 1.0 sessions get nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cti_server.ws import Session, SessionState
+from shared.protocol.handshake import ClientKind
+from shared.protocol.messages import speaks
+from shared.protocol.system import SwitchMode, SystemMode
+
+NOTICE_KINDS = frozenset({ClientKind.DESKTOP, ClientKind.SUPERVISOR})
+"""Client kinds that get ``system.mode``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModeEntry:
+    mode: SwitchMode
+    since: float
+    detail: str | None = None
+
+
+def _hhmmss(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class SwitchModes:
+    """Modes by switch id, and the desktop / supervisor sessions told of changes."""
+
+    def __init__(self) -> None:
+        self._modes: dict[str, ModeEntry] = {}
+        self._sessions: dict[str, Session] = {}
+        self._reported: dict[str, int] = {}
+        """Calls in the fallback report parts received so far, per switch."""
+
+    # -- who listens ---------------------------------------------------------------------
+
+    def listen(self, session: Session) -> None:
+        """Track a desktop / supervisor session (others are ignored)."""
+        if session.principal.kind in NOTICE_KINDS:
+            self._sessions[session.session_id] = session
+
+    def drop(self, session: Session) -> None:
+        self._sessions.pop(session.session_id, None)
+
+    # -- modes ---------------------------------------------------------------------------
+
+    def get(self, switch_id: str) -> ModeEntry | None:
+        return self._modes.get(switch_id)
+
+    @property
+    def switch_ids(self) -> list[str]:
+        return sorted(self._modes)
+
+    def set(
+        self, switch_id: str, mode: SwitchMode, since: float, detail: str | None = None
+    ) -> None:
+        """Record the mode and push it when it changed (or carries a new detail)."""
+        old = self._modes.get(switch_id)
+        entry = ModeEntry(mode, since, detail[:1024] if detail else None)
+        self._modes[switch_id] = entry
+        if old is None and mode is SwitchMode.NORMAL and detail is None:
+            return  # a switch first seen in normal mode is no news
+        if old is not None and old.mode is mode and detail is None:
+            return
+        self._broadcast(self._event(switch_id, entry))
+
+    def forget(self, switch_id: str) -> None:
+        self._modes.pop(switch_id, None)
+        self._reported.pop(switch_id, None)
+
+    def report_part(
+        self, switch_id: str, *, calls: int, last_part: bool, down_at: float, up_at: float
+    ) -> None:
+        """A ``switch.fallback_report`` part; the last one announces ``normal`` with the
+        outage in ``detail``."""
+        total = self._reported.get(switch_id, 0) + calls
+        if not last_part:
+            self._reported[switch_id] = total
+            return
+        self._reported.pop(switch_id, None)
+        self.set(
+            switch_id,
+            SwitchMode.NORMAL,
+            up_at,
+            f"switch {switch_id} ran in fallback (no CTI) from {_hhmmss(down_at)} "
+            f"to {_hhmmss(up_at)}; {total} call(s) reconciled",
+        )
+
+    def push_all(self, session: Session) -> None:
+        """The mode of every switch in fallback to ``session`` (if it speaks 1.1)."""
+        if session.principal.kind not in NOTICE_KINDS:
+            return
+        for switch_id in self.switch_ids:
+            entry = self._modes[switch_id]
+            if entry.mode is SwitchMode.NORMAL:
+                continue
+            event = self._event(switch_id, entry)
+            if speaks(session.version, event):
+                session.push(event)
+
+    @staticmethod
+    def _event(switch_id: str, entry: ModeEntry) -> SystemMode:
+        return SystemMode(
+            switch_id=switch_id, mode=entry.mode, since=entry.since, detail=entry.detail
+        )
+
+    def _broadcast(self, event: SystemMode) -> None:
+        for session_id, session in list(self._sessions.items()):
+            if session.state is SessionState.ENDED:
+                del self._sessions[session_id]
+            elif speaks(session.version, event):
+                session.push(event)
