@@ -32,7 +32,16 @@ def machine() -> str:
 
 def write_section(name: str, title: str, body: str, command: str | None = None) -> Path:
     """Replace (or append) the section ``name`` of docs/benchmarks.md."""
-    cmd = command or "python " + " ".join([os.path.relpath(sys.argv[0]), *sys.argv[1:]])
+    if command is None:
+        script = Path(sys.argv[0]).resolve()
+        bench_dir = Path(__file__).resolve().parent
+        target = (
+            f"-m bench.{script.stem}"
+            if script.parent == bench_dir
+            else os.path.relpath(sys.argv[0])
+        )
+        command = " ".join(["python", target, *sys.argv[1:]])
+    cmd = command
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = (
         f"<!-- bench:{name} -->\n## {title}\n\n"
