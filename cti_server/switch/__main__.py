@@ -6,10 +6,14 @@ softphones, the IVR, queues with music on hold and bridging. Agents' SIP
 passwords come from ``--sip-users FILE`` (TOML, ``user = "password"``) and/or
 ``--demo`` (agents 1001-1010, password ``demo``).
 
-Decisions are taken in **standalone (no-CTI) mode** for now
-(:class:`~cti_server.switch.core.StandaloneDecider`: default flow, one FIFO over
-the registered agents); the CTI link's failover decider replaces it once wired
-into this composition root. SIGINT/SIGTERM hang up every call and stop cleanly.
+Decisions (R-IN-3, docs/switch_link.md): by default the switch connects to the CTI
+server (``switch.cti_url``, ``switch.token``, switch id ``--switch-id``, default the
+host name) through :class:`~cti_server.switch.decider.FailoverDecider`: the CTI link
+while it is up, the fallback ACD (default flow, one FIFO per queue the default flow
+names, registered agents) while it is down, with its journal in
+``<data_dir>/switch/<switch_id>.journal.jsonl``. ``--standalone`` runs without any
+CTI server (:class:`~cti_server.switch.core.StandaloneDecider`). SIGINT/SIGTERM hang
+up every call and stop cleanly.
 """
 
 from __future__ import annotations
@@ -18,27 +22,47 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cti_server.switch.core import StandaloneDecider, SwitchApp, SwitchAppConfig
+from cti_server.switch.decider import FailoverDecider, Mode
+from cti_server.switch.fallback import FallbackAcd, FallbackQueue
+from cti_server.switch.journal import Journal, JournalError
+from cti_server.switch.link import CtiLink, LinkState
 from cti_server.switch.media.process import RtpEngineConfig, RtpEngineError
+from cti_server.switch.ports import CallControl, CommandFailed, Decider
 from cti_server.switch.sip import Ha1
+from shared.clock import SystemClock
 from shared.config import Settings
 from shared.entry import parser_for, start
+from shared.ivr.library import DEFAULT_FLOW, load_shipped_flow, shipped_flow_names
+from shared.ivr.model import CallbackNode, Flow, QueueNode
+from shared.protocol.errors import ErrorCode
+from shared.protocol.switch import SwitchAction
 
 log = logging.getLogger("switch")
 
 EXIT_START_FAILED = 1
 EXIT_BAD_USERS = 2
+EXIT_BAD_OPTION = 2
 DEMO_AGENTS = {str(n): "demo" for n in range(1001, 1011)}
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class SipUsersError(ValueError):
     """The ``--sip-users`` file is unreadable or not ``user = "password"`` lines."""
+
+
+class SwitchIdError(ValueError):
+    """The switch id cannot identify this switch on the switch link."""
+
+
+RTP_PORTS = 8000
+"""RTP ports rtpengine may use; the media default (200) allows only ~50 calls."""
 
 
 def load_sip_users(path: Path) -> dict[str, str]:
@@ -55,6 +79,69 @@ def load_sip_users(path: Path) -> dict[str, str]:
     return users
 
 
+def check_switch_id(switch_id: str) -> str:
+    """The switch id as the link and the journal's file name need it (1-64 characters,
+    no spaces, no path separators); raises :class:`SwitchIdError`."""
+    if not 0 < len(switch_id) <= 64 or any(ch.isspace() or ch in "/\\" for ch in switch_id):
+        raise SwitchIdError(
+            f"switch id must be 1-64 characters without spaces or slashes: {switch_id!r}"
+        )
+    if switch_id in (".", ".."):
+        raise SwitchIdError(f"switch id {switch_id!r} is not a usable name")
+    return switch_id
+
+
+def default_switch_id() -> str:
+    """The host name (the first label, so it stays short and stable)."""
+    return socket.gethostname().split(".")[0] or "switch"
+
+
+def fallback_queues(default: Flow, others: Iterable[Flow] = ()) -> list[FallbackQueue]:
+    """The fallback ACD's queues: every queue the default flow hands callers to (its
+    business selections and skills lead there too), in the flow's order; if the default
+    flow names none, every queue the ``others`` name. The first is the default queue."""
+    for flows in ((default,), tuple(others)):
+        selections: dict[str, set[str]] = {}
+        for flow in flows:
+            for node in flow.nodes.values():
+                if not isinstance(node, QueueNode | CallbackNode) or not node.queue:
+                    continue
+                names = selections.setdefault(node.queue, set())
+                if node.business_selection:
+                    names.add(node.business_selection)
+                if isinstance(node, QueueNode) and node.skill:
+                    names.add(node.skill)
+        if selections:
+            return [FallbackQueue(q, selections=frozenset(s)) for q, s in selections.items()]
+    raise ValueError("no flow names a queue: the fallback ACD has nowhere to put callers")
+
+
+def shipped_fallback_queues() -> list[FallbackQueue]:
+    """:func:`fallback_queues` of the shipped ``default`` flow (then the other shipped
+    flows)."""
+    others = [load_shipped_flow(n) for n in shipped_flow_names() if n != DEFAULT_FLOW]
+    return fallback_queues(load_shipped_flow(DEFAULT_FLOW), others)
+
+
+class LateControl:
+    """The :class:`CallControl` of a core that does not exist yet: the deciders are built
+    before :class:`SwitchApp` creates its core in ``start()``; ``attach`` connects it."""
+
+    def __init__(self) -> None:
+        self._core: CallControl | None = None
+
+    def attach(self, core: CallControl) -> None:
+        self._core = core
+
+    async def execute(self, call_id: str, action: SwitchAction) -> None:
+        if self._core is None:
+            raise CommandFailed(ErrorCode.UNAVAILABLE, "the switch's call core is not running")
+        await self._core.execute(call_id, action)
+
+    def registered_contacts(self) -> Mapping[str, str]:
+        return {} if self._core is None else self._core.registered_contacts()
+
+
 def app_config(settings: Settings) -> SwitchAppConfig:
     switch = settings.switch
     data_dir = Path(settings.paths.data_dir)
@@ -69,31 +156,130 @@ def app_config(settings: Settings) -> SwitchAppConfig:
             interface=switch.sip_host if switch.sip_host != "0.0.0.0" else "127.0.0.1",
             ng_host=ng_host or "127.0.0.1",
             ng_port=int(ng_port) if ng_port.isdigit() else 0,
+            # 4 RTP ports per bridged call (two legs, RTP + RTCP): room for ~2,000 calls.
+            rtp_port_count=RTP_PORTS,
         ),
-        recordings_dir=Path(switch.recordings_dir),
+        recordings_dir=Path(switch.recordings_dir or data_dir / "recordings"),
     )
 
 
-async def run_switch(settings: Settings, users: dict[str, str]) -> int:
+def journal_path(settings: Settings, switch_id: str) -> Path:
+    return Path(settings.paths.data_dir) / "switch" / f"{switch_id}.journal.jsonl"
+
+
+def build_failover(
+    settings: Settings,
+    switch_id: str,
+    control: CallControl,
+    *,
+    ring_timeout: float,
+    queues: Sequence[FallbackQueue] | None = None,
+) -> FailoverDecider:
+    """The CTI link and the fallback ACD behind one :class:`FailoverDecider`.
+
+    Raises :class:`~cti_server.switch.journal.JournalError` / ``OSError`` when the
+    journal cannot be opened."""
+    clock = SystemClock()
+    journal = Journal(journal_path(settings, switch_id), clock=clock)
+    try:
+        link = CtiLink(
+            settings.switch.cti_url,
+            settings.switch.token,
+            switch_id,
+            control,
+            clock=clock,
+            journal=journal,
+        )
+        fallback = FallbackAcd(
+            clock,
+            DEFAULT_FLOW,
+            list(queues) if queues is not None else shipped_fallback_queues(),
+            control=control,
+            journal=journal,
+            ring_timeout=ring_timeout,
+        )
+    except BaseException:
+        journal.close()
+        raise
+    return FailoverDecider(link, fallback)
+
+
+def mode_logger(link: CtiLink, queues: Sequence[str]) -> Callable[[Mode], None]:
+    """Log every mode change clearly (not the switch's own shutdown)."""
+    url = link.url
+
+    def changed(mode: Mode) -> None:
+        if link.state is LinkState.CLOSED:
+            return
+        if mode is Mode.CTI:
+            log.warning("CTI mode: the CTI link to %s is up; the CTI server routes calls", url)
+        else:
+            log.warning(
+                "FALLBACK mode: the CTI link to %s is down; the switch's fallback ACD routes "
+                "new calls to its registered agents (queues %s)",
+                url,
+                ", ".join(queues),
+            )
+
+    return changed
+
+
+async def run_switch(
+    settings: Settings,
+    users: dict[str, str],
+    *,
+    standalone: bool = True,
+    switch_id: str | None = None,
+) -> int:
     async def credentials(user: str) -> str | Ha1 | None:
         return users.get(user)
 
-    decider = StandaloneDecider()
     config = app_config(settings)
     (Path(settings.paths.data_dir) / "switch").mkdir(parents=True, exist_ok=True)
-    app = SwitchApp(config, decider, credentials, attach=decider.attach)
+    decider: Decider
+    failover: FailoverDecider | None = None
+    attach: Callable[[CallControl], None]
+    if standalone:
+        plain = StandaloneDecider()
+        decider, attach = plain, plain.attach
+    else:
+        late = LateControl()
+        sid = switch_id or default_switch_id()
+        try:
+            failover = build_failover(settings, sid, late, ring_timeout=config.ring_timeout)
+        except (JournalError, OSError, ValueError) as exc:
+            log.error("the switch could not start: %s", exc)
+            return EXIT_START_FAILED
+        failover.on_mode(mode_logger(failover.link, list(failover.fallback.queues)))
+        decider, attach = failover, late.attach
+    app = SwitchApp(config, decider, credentials, attach=attach)
     try:
         await app.start()
     except (RtpEngineError, OSError) as exc:
         log.error("the switch could not start: %s", exc)
+        if failover is not None:
+            await failover.close()
         return EXIT_START_FAILED
     host, port = app.sip_address
-    log.warning(
-        "switch ready on sip:%s:%d in standalone (no-CTI) mode: %d SIP user(s)",
-        host,
-        port,
-        len(users),
-    )
+    if failover is None:
+        log.warning(
+            "switch ready on sip:%s:%d in standalone (no-CTI) mode: %d SIP user(s)",
+            host,
+            port,
+            len(users),
+        )
+    else:
+        await failover.start()
+        log.warning(
+            "switch ready on sip:%s:%d as switch %r of the CTI server %s: %d SIP user(s); "
+            "fallback ACD until the CTI link is up (journal %s)",
+            host,
+            port,
+            failover.link.switch_id,
+            settings.switch.cti_url,
+            len(users),
+            failover.fallback.journal.path,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -103,7 +289,9 @@ async def run_switch(settings: Settings, users: dict[str, str]) -> int:
         await stop.wait()
     finally:
         log.info("stopping the switch")
-        await app.stop()
+        await app.stop()  # hangs up every call: the deciders hear the releases
+        if failover is not None:
+            await failover.close()
     return 0
 
 
@@ -120,10 +308,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="let the demo agents 1001-1010 register with password 'demo'",
     )
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="run without any CTI server (default flow, one FIFO over registered agents)",
+    )
+    parser.add_argument(
+        "--switch-id",
+        metavar="ID",
+        help="this switch's id on the CTI link and its journal's name (default: host name)",
+    )
     started = start("switch", parser, argv, sections=["log", "paths", "switch"])
     if isinstance(started, int):
         return started
     args, loaded = started
+    switch_id: str | None = None
+    if not args.standalone:
+        try:
+            switch_id = check_switch_id(args.switch_id or default_switch_id())
+        except SwitchIdError as exc:
+            print(f"cti-switch: {exc}", file=sys.stderr)
+            return EXIT_BAD_OPTION
     users: dict[str, str] = dict(DEMO_AGENTS) if args.demo else {}
     if args.sip_users is not None:
         try:
@@ -133,7 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BAD_USERS
     if not users:
         log.warning("no SIP users (--sip-users FILE or --demo): no agent can register")
-    return asyncio.run(run_switch(loaded.settings, users))
+    return asyncio.run(
+        run_switch(loaded.settings, users, standalone=args.standalone, switch_id=switch_id)
+    )
 
 
 if __name__ == "__main__":

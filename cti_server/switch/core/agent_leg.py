@@ -164,9 +164,10 @@ async def _answered(core: SwitchCore, call: Call, leg: AgentLeg, result: InviteR
         await core.ng.stop_media(call.call_id, call.caller_tag)
     leg.answered = True
     call.phase = Phase.BRIDGED
-    core.emit(call, SwitchCallEventKind.QUEUE_LEAVE, queue_id=call.queue_id, agent_id=leg.agent_id)
+    # Answered first: deciders treat a queue_leave without an answer as a withdrawal.
     core.emit(call, SwitchCallEventKind.ANSWERED, leg=LegRole.AGENT, agent_id=leg.agent_id)
     core.emit(call, SwitchCallEventKind.BRIDGED, agent_id=leg.agent_id)
+    core.emit(call, SwitchCallEventKind.QUEUE_LEAVE, queue_id=call.queue_id, agent_id=leg.agent_id)
 
 
 async def agent_hung_up(core: SwitchCore, call: Call, leg: AgentLeg) -> None:

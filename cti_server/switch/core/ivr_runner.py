@@ -130,6 +130,11 @@ class IvrRunner:
         async with self.call.lock:
             if self.call.phase is not Phase.IVR or self.run.done:
                 return
+            if self.run.waiting is Waiting.NOT_STARTED:
+                # A digit keyed before the flow started (slow media set-up): dropped,
+                # as if pressed before the greeting.
+                log.debug("%s: event before the flow started, dropped", self.call.call_id)
+                return
             await self._handle(step(self.clock()))
 
     def caller_hung_up(self) -> None:

@@ -36,6 +36,7 @@ async def test_core_demo_process_registers_agents_and_stops_on_sigterm(
         "-m",
         "cti_server.switch",
         "--demo",
+        "--standalone",
         "--set",
         f"switch.sip_port={port}",
         "--set",
