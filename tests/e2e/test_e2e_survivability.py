@@ -41,11 +41,12 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.xfail(
         strict=True,
-        reason="known integration bugs outside the switch's composition (see the e2e "
-        "report): the core reports queue_leave before answered, so the server and the "
-        "fallback ACD withdraw the offer of a call being bridged; the server does not "
-        "protect an agent who logs in after the replay while talking on an adopted "
-        "fallback call. Remove this marker once they are fixed.",
+        reason="known integration bugs (docs/switch.md, 'Known gaps'): the switch link "
+        "sends a call's 'arrived' report before its route request, so the server creates "
+        "the call without caller and tier; an agent hanging up a bridged call while the "
+        "link is down is taken for a failed ring and the call is adopted; the server "
+        "does not protect an agent who logs in after the replay while talking on an "
+        "adopted fallback call. Remove this marker once they are fixed.",
     ),
 ]
 
