@@ -586,6 +586,27 @@ class SipStack:
         self.layer.send_request(request, channel, on_response, on_timeout)
         return await final
 
+    async def register(
+        self, registrar: tuple[str, int], credentials: ClientCredentials, *, expires: int = 300
+    ) -> int:
+        """REGISTER this stack's UDP contact as ``credentials.username`` at ``registrar``,
+        answering a digest challenge; returns the final status code."""
+        host, port = registrar
+        user = credentials.username
+        headers = Headers(
+            [
+                ("From", f"<sip:{user}@{host}>;tag=reg-{user}"),
+                ("To", f"<sip:{user}@{host}>"),
+                ("Call-ID", f"reg-{user}-{port}"),
+                ("CSeq", "1 REGISTER"),
+                ("Contact", str(self.contact("UDP"))),
+                ("Expires", str(expires)),
+            ]
+        )
+        request = SipRequest("REGISTER", parse_uri(f"sip:{host}:{port}"), headers)
+        response = await self.send(request, credentials=credentials)
+        return response.status
+
     async def send(
         self,
         request: SipRequest,

@@ -13,12 +13,10 @@ from cti_server.switch.sip import (
     BaseCallHandler,
     ClientCredentials,
     Dialog,
-    Headers,
     IncomingCall,
     SipConfig,
     SipRequest,
     SipStack,
-    parse_uri,
 )
 from cti_server.switch.sip.transaction import TimerConfig
 from shared.protocol.switch import LegRole, RouteResponse, RouteStage, SwitchCallEventKind
@@ -104,22 +102,9 @@ class Phone(BaseCallHandler):
 
     async def register(self, switch: tuple[str, int], password: str) -> int:
         assert self.stack is not None
-        host, port = switch
-        headers = Headers(
-            [
-                ("From", f"<sip:{self.user}@{host}>;tag=reg-{self.user}"),
-                ("To", f"<sip:{self.user}@{host}>"),
-                ("Call-ID", f"reg-{self.user}-{port}"),
-                ("CSeq", "1 REGISTER"),
-                ("Contact", str(self.stack.contact("UDP"))),
-                ("Expires", "300"),
-            ]
+        return await self.stack.register(
+            switch, ClientCredentials(self.user, password), expires=300
         )
-        request = SipRequest("REGISTER", parse_uri(f"sip:{host}:{port}"), headers)
-        response = await self.stack.send(
-            request, credentials=ClientCredentials(self.user, password)
-        )
-        return response.status
 
     async def on_invite(self, call: IncomingCall) -> None:
         assert self.leg is not None and call.offer is not None
