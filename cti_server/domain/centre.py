@@ -1896,30 +1896,19 @@ class ContactCentre:
                 at=fc.arrived_at,
                 event_key=f"{key}:tier",
             )
-            if fc.queue_id:
-                await self._store_event(
-                    cid,
+            steps = (
+                (
                     CallEventKind.QUEUED,
+                    "queued",
                     {"queue_id": fc.queue_id},
-                    at=fc.arrived_at,
-                    event_key=f"{key}:queued",
-                )
-            if fc.offered_at is not None:
-                await self._store_event(
-                    cid,
-                    CallEventKind.OFFERED,
-                    {"agent_id": fc.agent_id},
-                    at=fc.offered_at,
-                    event_key=f"{key}:offered",
-                )
-            if fc.answered_at is not None:
-                await self._store_event(
-                    cid,
-                    CallEventKind.ANSWERED,
-                    {"agent_id": fc.agent_id},
-                    at=fc.answered_at,
-                    event_key=f"{key}:answered",
-                )
+                    fc.arrived_at if fc.queue_id else None,
+                ),
+                (CallEventKind.OFFERED, "offered", {"agent_id": fc.agent_id}, fc.offered_at),
+                (CallEventKind.ANSWERED, "answered", {"agent_id": fc.agent_id}, fc.answered_at),
+            )
+            for kind, step, data, at in steps:
+                if at is not None:
+                    await self._store_event(cid, kind, data, at=at, event_key=f"{key}:{step}")
             if fc.outcome is FallbackOutcome.IN_PROGRESS:
                 await self._adopt_fallback_call(switch_id, fc, customer)
                 continue
