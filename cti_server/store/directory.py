@@ -751,36 +751,47 @@ class ConfigStore:
 
     def set_agent_password(self, actor: str, agent_id: str, password: str) -> None:
         """Set a new password; the audit row records the change, never the hash."""
-        password_hash = hash_password(password, hasher=self._hasher)
-        with self._sessions.begin() as session:
-            agent = session.get(Agent, agent_id)
-            if agent is None:
-                raise NotFound("agent", agent_id)
-            agent.password_hash = password_hash
-            audit.record(
-                session,
-                actor=actor,
-                action="set_password",
-                entity="agent",
-                entity_id=agent_id,
-                after={"password": "changed"},
-            )
+        self._set_secret(
+            actor, Agent, agent_id, column="password_hash", label="password", password=password
+        )
 
     def set_customer_service_password(self, actor: str, customer_id: str, password: str) -> None:
         """The customer's service password (verified by IVR/agents), stored as an argon2 hash."""
+        self._set_secret(
+            actor,
+            Customer,
+            customer_id,
+            column="service_password_hash",
+            label="service_password",
+            password=password,
+        )
+
+    def _set_secret(
+        self,
+        actor: str,
+        model: type[Agent] | type[Customer],
+        entity_id: str,
+        *,
+        column: str,
+        label: str,
+        password: str,
+    ) -> None:
+        """Store an argon2 hash of ``password`` in ``column``; the audit row says only
+        that ``label`` changed."""
         password_hash = hash_password(password, hasher=self._hasher)
         with self._sessions.begin() as session:
-            customer = session.get(Customer, customer_id)
-            if customer is None:
-                raise NotFound("customer", customer_id)
-            customer.service_password_hash = password_hash
+            entity = "agent" if model is Agent else "customer"
+            row = session.get(model, entity_id)
+            if row is None:
+                raise NotFound(entity, entity_id)
+            setattr(row, column, password_hash)
             audit.record(
                 session,
                 actor=actor,
-                action="set_service_password",
-                entity="customer",
-                entity_id=customer_id,
-                after={"service_password": "changed"},
+                action=f"set_{label}",
+                entity=entity,
+                entity_id=entity_id,
+                after={label: "changed"},
             )
 
     # IVR flows ---------------------------------------------------------------------------
