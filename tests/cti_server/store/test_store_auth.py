@@ -15,7 +15,8 @@ from cti_server.store import (
     needs_rehash,
     verify_password,
 )
-from cti_server.store.models import Agent
+from cti_server.store.errors import NotFound
+from cti_server.store.models import Agent, Customer
 
 
 @pytest.fixture
@@ -102,3 +103,22 @@ def test_password_change_is_audited_without_the_hash(
     assert _login(agents, "1001", "n3w", fast_hasher) is not None
     entry = agents.audit_log(entity="agent", entity_id="1001")[0]
     assert entry.action == "set_password" and "$argon2" not in str(entry.after)
+
+
+def test_customer_service_password_is_hashed_and_audited(
+    agents: ConfigStore, sqlite_engine: sa.Engine, fast_hasher: PasswordHasher
+) -> None:
+    """R-BIZ-4: queries are gated by the customer's service password, kept only as a hash."""
+    agents.create("9901", "tier", "normal", {"name": "普通", "sl_seconds": 20, "sl_target": 0.8})
+    agents.create("9901", "customer", "C1", {"name": "王小明", "region": "bj", "tier_id": "normal"})
+    agents.set_customer_service_password("9901", "C1", "246810")
+    with sa.orm.Session(sqlite_engine) as session:
+        stored = session.get(Customer, "C1")
+        assert stored is not None and stored.service_password_hash is not None
+        assert verify_password(stored.service_password_hash, "246810", hasher=fast_hasher)
+        assert not verify_password(stored.service_password_hash, "123456", hasher=fast_hasher)
+    entry = agents.audit_log(entity="customer", entity_id="C1")[0]
+    assert entry.action == "set_service_password"
+    assert "$argon2" not in str(entry.after)
+    with pytest.raises(NotFound):
+        agents.set_customer_service_password("9901", "nobody", "1")
