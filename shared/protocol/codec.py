@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -58,11 +58,11 @@ class _Peek(msgspec.Struct):
 _ENCODER: Final = msgspec.json.Encoder()
 _PEEK: Final = msgspec.json.Decoder(_Peek)
 _ANY: Final = msgspec.json.Decoder(Message)
-_CLIENT: Final = {
+_CLIENT: Final[dict[Link, msgspec.json.Decoder[Any]]] = {
     Link.CTI: msgspec.json.Decoder(CtiClientMessage),
     Link.SWITCH: msgspec.json.Decoder(SwitchClientMessage),
 }
-_SERVER: Final = {
+_SERVER: Final[dict[Link, msgspec.json.Decoder[Any]]] = {
     Link.CTI: msgspec.json.Decoder(CtiServerMessage),
     Link.SWITCH: msgspec.json.Decoder(SwitchServerMessage),
 }
