@@ -7,13 +7,16 @@ It runs everything that exists, locally:
    tier's service level against its target (R-ROUTE-2, R-TIER-3);
 2. the staffing calculator for the peak hour (Erlang C and Erlang A);
 3. the CTI server (WebSocket CTI protocol, REST admin API, health, metrics) on
-   embedded SQLite with demo agents and customers, until Ctrl-C (``--no-serve``
-   skips it).
+   embedded SQLite with demo agents and customers, and beside it the switch
+   (``cti-switch --demo`` as its own process: rtpengine, SIP registrar for the demo
+   softphones, IVR, queues) linked to it, until Ctrl-C (``--no-serve`` skips both,
+   ``--no-switch`` the switch).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import sys
 from collections.abc import Sequence
@@ -26,6 +29,7 @@ from cti_server.staffing import (
     erlang_a_metrics,
     erlang_c_metrics,
 )
+from shared.config import Settings
 
 SCENARIO = Path(__file__).with_name("demo_day.toml")
 STRATEGIES = (("fifo", "FIFO"), ("static_priority", "static priority"), ("sl_gap", "SL gap"))
@@ -84,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-serve", action="store_true", help="do not start the CTI server")
     parser.add_argument(
+        "--no-switch", action="store_true", help="start the CTI server without the switch"
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         metavar="SECTION.KEY=VALUE",
@@ -102,15 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(staffing_example())
     if args.no_serve:
         return 0
-    return serve_demo(args.overrides)
+    return serve_demo(args.overrides, with_switch=not args.no_switch)
 
 
-def serve_demo(overrides: Sequence[str]) -> int:
-    """Run the CTI server on embedded SQLite with the demo contact centre until Ctrl-C."""
+def serve_demo(overrides: Sequence[str], *, with_switch: bool = True) -> int:
+    """Run the CTI server on embedded SQLite with the demo contact centre, and beside it
+    the switch (``cti-switch --demo``, its own process, as in production), until Ctrl-C."""
     import asyncio
     import contextlib
 
-    from cti_server.app import run_server
     from shared.config import ConfigError, load_settings
     from shared.log import setup_logging
 
@@ -121,6 +128,14 @@ def serve_demo(overrides: Sequence[str]) -> int:
         return 2
     server = settings.server
     host = "127.0.0.1" if server.host in ("0.0.0.0", "") else server.host
+    switch = settings.switch
+    sip_host = "127.0.0.1" if switch.sip_host in ("0.0.0.0", "") else switch.sip_host
+    switch_lines = (
+        f"  switch (SIP)   sip:{sip_host}:{switch.sip_port} (UDP/TCP), softphones 1001-1010 /"
+        " password 'demo'; call any number to reach the IVR\n"
+        if with_switch
+        else "  switch         not started (--no-switch)\n"
+    )
     print(
         "\n3. The CTI server with the demo contact centre (SQLite: "
         f"{settings.database.url}):\n"
@@ -129,13 +144,102 @@ def serve_demo(overrides: Sequence[str]) -> int:
         f"  health         http://{host}:{server.http_port}/health\n"
         f"  metrics        http://{host}:{server.http_port}/metrics\n"
         "  agents 1001-1010, team lead 9001, admin 9901; password 'demo'\n"
-        "  Not there yet: the SIP switch and the agent desktop. Ctrl-C stops the server.\n",
+        f"{switch_lines}"
+        "  Not there yet: the agent desktop. Ctrl-C stops everything.\n",
         flush=True,
     )
     setup_logging("cti-server", level=settings.log.level, json_lines=settings.log.json)
+    ws_url = f"ws://{host}:{server.ws_port}"
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_server(settings, demo=True))
+        asyncio.run(_serve(settings, overrides, ws_url if with_switch else None))
     return 0
+
+
+async def _serve(settings: Settings, overrides: Sequence[str], switch_cti_url: str | None) -> None:
+    import asyncio
+    import contextlib
+
+    from cti_server.app import run_server
+
+    ready = asyncio.Event()
+    server = asyncio.create_task(run_server(settings, demo=True, ready=ready))
+    switch: asyncio.subprocess.Process | None = None
+    try:
+        done, _ = await asyncio.wait(
+            {server, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if server in done:
+            await server  # start-up failed: let its error surface
+            return
+        if switch_cti_url is not None:
+            switch = await start_demo_switch(overrides, switch_cti_url)
+        await server
+    finally:
+        if switch is not None:
+            await stop_process(switch)
+        if not server.done():
+            server.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await server
+
+
+def switch_command(overrides: Sequence[str], cti_url: str) -> list[str]:
+    """The demo switch's command line: the demo SIP users, linked to the demo server.
+
+    Only the ``switch.``, ``paths.`` and ``log.`` overrides of the demo are passed on."""
+    command = [sys.executable, "-m", "cti_server.switch", "--demo"]
+    command += ["--set", f"switch.cti_url={cti_url}"]
+    for item in overrides:
+        if item.startswith(("switch.", "log.", "paths.")) and not item.startswith(
+            "switch.cti_url="
+        ):
+            command += ["--set", item]
+    return command
+
+
+async def start_demo_switch(
+    overrides: Sequence[str], cti_url: str
+) -> asyncio.subprocess.Process | None:
+    """Start the switch as its own process (its output goes to this terminal).
+
+    A switch that cannot start (rtpengine missing, SIP port taken) leaves the CTI
+    server running and says why."""
+    import asyncio
+
+    command = switch_command(overrides, cti_url)
+    try:
+        proc = await asyncio.create_subprocess_exec(*command)
+    except OSError as exc:
+        print(f"cti-demo: the switch did not start: {exc}", file=sys.stderr, flush=True)
+        return None
+    try:
+        code = await asyncio.wait_for(proc.wait(), timeout=3.0)
+    except TimeoutError:
+        return proc
+    print(
+        f"cti-demo: the switch stopped at start-up (exit {code}); see its messages above. "
+        "The CTI server goes on without it.",
+        file=sys.stderr,
+        flush=True,
+    )
+    return None
+
+
+async def stop_process(proc: asyncio.subprocess.Process, timeout: float = 15.0) -> None:
+    """SIGTERM (the switch hangs up its calls and stops), then kill after ``timeout``."""
+    import asyncio
+    import contextlib
+
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
 
 
 if __name__ == "__main__":

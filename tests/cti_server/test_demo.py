@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import socket
+from pathlib import Path
+
+import httpx
 import pytest
 
 from cti_server import demo
+from cti_server.switch.media.process import RtpEngineNotFoundError, resolve_binary
+from tests.e2e.e2e_support import LoggedProcess, Phone, free_port
 
 
 def test_demo_prints_the_routing_comparison_and_staffing(
@@ -34,3 +42,62 @@ def test_demo_rejects_a_bad_replication_count(capsys: pytest.CaptureFixture[str]
         demo.main(["--no-serve", "--replications", "0"])
     assert info.value.code == 2
     assert "--replications" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_demo_runs_the_server_and_the_switch_linked_until_sigterm(tmp_path: Path) -> None:
+    """README demo, step 3: one command starts the CTI server and the switch; a demo
+    softphone registers with the switch, the switch's CTI link comes up, and SIGTERM
+    stops both processes (no switch or rtpengine left behind)."""
+    try:
+        resolve_binary(None)
+    except RtpEngineNotFoundError as exc:
+        pytest.skip(f"rtpengine not installed: {exc}")
+    ws_port, http_port, sip_port = free_port(), free_port(), free_port()
+    demo_proc = LoggedProcess(
+        "cti-demo",
+        "cti_server.demo",
+        [
+            "--replications",
+            "1",
+            "--set",
+            f"server.ws_port={ws_port}",
+            "--set",
+            f"server.http_port={http_port}",
+            "--set",
+            f"switch.sip_port={sip_port}",
+            "--set",
+            "switch.rtpengine_ng=127.0.0.1:0",
+            "--set",
+            f"paths.data_dir={tmp_path}",
+        ],
+    )
+    await demo_proc.start()
+    phone = await Phone.open("1001")
+    try:
+        await demo_proc.wait_for(r"CTI link up", timeout=90)
+        assert await phone.register(("127.0.0.1", sip_port), "demo") == 200
+        assert await phone.register(("127.0.0.1", sip_port), "wrong") in (401, 403)
+        async with httpx.AsyncClient() as http:
+            health = await http.get(f"http://127.0.0.1:{http_port}/health")
+        assert health.status_code == 200
+        assert demo_proc.proc is not None
+        demo_proc.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(demo_proc.proc.wait(), 30) == 0
+        await demo_proc.wait_for(r"stopping the switch", timeout=5)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", sip_port))  # the switch is gone: its SIP port is free
+    finally:
+        await phone.close()
+        await demo_proc.stop()
+
+
+def test_the_demo_switch_gets_the_demo_link_and_only_its_own_settings() -> None:
+    command = demo.switch_command(
+        ["server.ws_port=9000", "switch.sip_port=5070", "switch.cti_url=ws://x", "log.level=DEBUG"],
+        "ws://127.0.0.1:9000",
+    )
+    assert command[1:4] == ["-m", "cti_server.switch", "--demo"]
+    sets = [command[i + 1] for i, word in enumerate(command) if word == "--set"]
+    assert sets == ["switch.cti_url=ws://127.0.0.1:9000", "switch.sip_port=5070", "log.level=DEBUG"]
