@@ -1,7 +1,7 @@
-"""RTP packets, G.711 µ-law and tone measurement (pure, no I/O).
+"""RTP packets, G.711 µ-law/A-law and tone measurement (pure, no I/O).
 
 The building blocks for proving audio end to end: build and parse RTP
-(RFC 3550) and telephone-event (RFC 4733) packets, encode/decode PCMU, make a
+(RFC 3550) and telephone-event (RFC 4733) packets, encode/decode PCMU and PCMA, make a
 tone and measure its frequency (Goertzel scan plus a zero-crossing estimate).
 """
 
@@ -173,6 +173,68 @@ def ulaw_encode(samples: Iterable[int]) -> bytes:
 def ulaw_decode(data: bytes) -> list[int]:
     """PCMU bytes → 16-bit linear samples."""
     return [_ULAW_DECODE[b] for b in data]
+
+
+# --- G.711 A-law -------------------------------------------------------------
+
+_ALAW_SEGMENT_ENDS = (0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)
+
+
+def _alaw_encode_sample(sample: int) -> int:
+    pcm = max(-32768, min(32767, sample)) >> 3  # 13-bit
+    if pcm >= 0:
+        mask = 0xD5
+    else:
+        mask = 0x55
+        pcm = -pcm - 1
+    segment = next((i for i, end in enumerate(_ALAW_SEGMENT_ENDS) if pcm <= end), 8)
+    if segment >= 8:
+        return 0x7F ^ mask
+    value = segment << 4
+    value |= (pcm >> 1 if segment < 2 else pcm >> segment) & 0x0F
+    return value ^ mask
+
+
+def _alaw_decode_byte(byte: int) -> int:
+    byte ^= 0x55
+    magnitude = (byte & 0x0F) << 4
+    segment = (byte & 0x70) >> 4
+    if segment == 0:
+        magnitude += 8
+    else:
+        magnitude = (magnitude + 0x108) << (segment - 1)
+    return magnitude if byte & 0x80 else -magnitude
+
+
+_ALAW_DECODE = tuple(_alaw_decode_byte(b) for b in range(256))
+
+
+def alaw_encode(samples: Iterable[int]) -> bytes:
+    """16-bit linear samples → PCMA bytes."""
+    return bytes(_alaw_encode_sample(s) for s in samples)
+
+
+def alaw_decode(data: bytes) -> list[int]:
+    """PCMA bytes → 16-bit linear samples."""
+    return [_ALAW_DECODE[b] for b in data]
+
+
+def g711_decode(data: bytes, payload_type: int) -> list[int]:
+    """PCMU (PT 0) or PCMA (PT 8) bytes → 16-bit linear samples."""
+    if payload_type == PT_PCMU:
+        return ulaw_decode(data)
+    if payload_type == PT_PCMA:
+        return alaw_decode(data)
+    raise RtpError(f"payload type {payload_type} is not G.711")
+
+
+def g711_encode(samples: Iterable[int], payload_type: int) -> bytes:
+    """16-bit linear samples → PCMU (PT 0) or PCMA (PT 8) bytes."""
+    if payload_type == PT_PCMU:
+        return ulaw_encode(samples)
+    if payload_type == PT_PCMA:
+        return alaw_encode(samples)
+    raise RtpError(f"payload type {payload_type} is not G.711")
 
 
 # --- tones -------------------------------------------------------------------
