@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.ivr.library import load_shipped_flow, shipped_flow_names  # noqa: E402
+from shared.ivr.library import builtin_flows, load_shipped_flow, shipped_flow_names  # noqa: E402
 from shared.ivr.say import NUMBER_PROMPTS  # noqa: E402
 from shared.ivr.validate import validate  # noqa: E402
 
@@ -81,6 +81,31 @@ FLOW_PROMPTS: dict[str, dict[str, str]] = {
         "zh": "问题是否解决？是请按1，否按2。",
     },
     "survey_thanks": {"en": "Thank you for your feedback.", "zh": "感谢您的评价。"},
+    # queue announcements, overflow, voicemail and callback confirmation (R-IVR-1..4)
+    "queue_position": {"en": "You are number", "zh": "您现在排在第"},
+    "queue_position_end": {"en": "in the queue.", "zh": "位。"},
+    "queue_wait": {"en": "The expected wait is about", "zh": "预计等待时间约为"},
+    "queue_minute": {"en": "minute.", "zh": "分钟。"},
+    "queue_minutes": {"en": "minutes.", "zh": "分钟。"},
+    "queue_wait_short": {
+        "en": "The expected wait is less than a minute.",
+        "zh": "预计等待时间不到一分钟。",
+    },
+    "agents_busy": {"en": "Sorry, all our agents are busy.", "zh": "对不起，座席全忙。"},
+    "call_again_later": {"en": "Please call again later. Goodbye.", "zh": "请稍后再拨，再见。"},
+    "message_saved": {
+        "en": "Your message has been saved. Goodbye.",
+        "zh": "您的留言已保存，再见。",
+    },
+    "callback_number_is": {"en": "We will call you back on", "zh": "我们将回电至"},
+    "callback_confirm_menu": {
+        "en": "If this is correct, press 1. For another number, press 2.",
+        "zh": "号码正确请按1，输入其他号码请按2。",
+    },
+    "callback_enter_number": {
+        "en": "Enter your phone number, then hash.",
+        "zh": "请输入您的电话号码，以井号结束。",
+    },
 }
 
 
@@ -98,6 +123,10 @@ def check(texts: dict[str, dict[str, str]]) -> list[str]:
     problems: list[str] = []
     for name in shipped_flow_names():
         for problem in validate(load_shipped_flow(name), prompt_ids=set(texts)):
+            if problem.code == "prompt_missing":
+                problems.append(f"flow {name}: {problem.node}.{problem.field}: {problem.message}")
+    for name, flow in builtin_flows().items():  # overflow and callback flows of the switch
+        for problem in validate(flow, prompt_ids=set(texts)):
             if problem.code == "prompt_missing":
                 problems.append(f"flow {name}: {problem.node}.{problem.field}: {problem.message}")
     for pid, by_lang in texts.items():

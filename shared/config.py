@@ -80,6 +80,11 @@ class ServerSettings(_Section, frozen=True):
     replay_buffer: PositiveInt = 2000
     #: Token switches present on the switch link.
     switch_token: str = "demo-switch-token"
+    #: Signs the web panels' session cookies (docs/web.md); empty = a random secret kept
+    #: in ``<data_dir>/web-secret``, so sessions survive a restart of this server.
+    web_secret: str = ""
+    #: Time zone the web panels show times in (IANA name, e.g. ``Asia/Shanghai``).
+    web_timezone: str = "UTC"
 
 
 class SwitchSettings(_Section, frozen=True):
@@ -92,6 +97,22 @@ class SwitchSettings(_Section, frozen=True):
     token: str = "demo-switch-token"
     #: Folder for call recordings; empty = ``<data_dir>/recordings``.
     recordings_dir: str = ""
+    #: SIP over TLS (docs/sip.md): port, -1 = no TLS listener, 0 = any free port.
+    sip_tls_port: Annotated[int, msgspec.Meta(ge=-1, le=65535)] = -1
+    #: PEM certificate chain and key of the TLS listener (needed when the port is set).
+    sip_tls_cert: str = ""
+    sip_tls_key: str = ""
+    #: CA bundle to verify peers with; empty = the system's.
+    sip_tls_ca: str = ""
+    #: Verify the peer's certificate (turn off only for tests).
+    sip_tls_verify: bool = True
+    #: Where calls to outside numbers go (transfers, consultations, flows): a SIP URI
+    #: template such as ``sip:{number}@gw.example:5060``; empty = no outside calls.
+    outbound_gateway: str = ""
+    #: UDP ports of the conference mixer (consult, conference, listen/whisper/barge).
+    mixer_ports: Annotated[
+        str, msgspec.Meta(pattern=r"^[0-9]{1,5}-[0-9]{1,5}$", description="LOW-HIGH")
+    ] = "7000-7999"
 
 
 class DesktopSettings(_Section, frozen=True):

@@ -308,6 +308,12 @@ class ContactCentre:
         self.monitors = Monitors(self)
         self.lookups = LookupServices(self)
         self.modes = SwitchModes()
+        self._bare_calls: set[str] = set()
+        """Calls created from a switch's ``arrived`` report before their arrival route
+        request: the route request fills in caller, customer and tier (R-IN-3)."""
+        self._fallback_busy: dict[str, str] = {}
+        """Agent → call id of an in-progress fallback call they were talking on when the
+        switch's report arrived while they were logged off: protected at login (R-IN-3)."""
 
     # ==================================================================== plumbing
 
@@ -805,13 +811,27 @@ class ContactCentre:
         rec.extension = extension or rec.agent_id
         now = self.now()
         actions = self.call_engine(self.engine.agent_login, agent_id, now)
-        if ready:
+        talking = self._fallback_call_of(agent_id)
+        if talking is not None:
+            # Still talking on a call the switch's fallback ACD gave them (R-IN-3): busy
+            # on it as a direct call; the state asked for applies when it ends.
+            if not ready and reason_code is not None:
+                actions += self.call_engine(self.engine.agent_not_ready, agent_id, reason_code, now)
+            rec.direct_pending = None if ready else self.engine.agent_reason(agent_id)
+            rec.call_id = talking.call_id
+            actions += self.call_engine(
+                self.engine.agent_not_ready, agent_id, DIRECT_CALL_REASON, now
+            )
+        elif ready:
             actions += self.call_engine(self.engine.agent_ready, agent_id, now)
         elif reason_code is not None:
             actions += self.call_engine(self.engine.agent_not_ready, agent_id, reason_code, now)
 
         async def first() -> None:
             session.push(logged_on)
+            if talking is not None:
+                session.push(self._delivered(talking, rec))
+                session.push(CallEstablished(call_id=talking.call_id, agent_id=rec.agent_id))
 
         await self.run(actions, ctx=Ctx(agent_id=agent_id), first=first)
 
@@ -1179,6 +1199,9 @@ class ContactCentre:
     def forget(self, call: CallRecord) -> None:
         call.closed = True
         self.calls.pop(call.call_id, None)
+        self._bare_calls.discard(call.call_id)
+        if call.agent_id is not None and self._fallback_busy.get(call.agent_id) == call.call_id:
+            del self._fallback_busy[call.agent_id]
 
     def _waits(self, index: WaitIndex, key: str) -> tuple[int, float]:
         oldest = index.oldest(key)
@@ -1335,11 +1358,42 @@ class ContactCentre:
         call = self._owned(switch_id, msg.call_id)
         if call is None:
             call = await self._new_call(switch_id, msg)
+        elif call.call_id in self._bare_calls:
+            await self._complete_call(call, msg)
         if msg.trajectory:
             call.merge_trajectory(msg.trajectory)
         if msg.stage is RouteStage.ARRIVAL:
             return await self._route_arrival(call)
         return await self._route_agent(call, msg)
+
+    async def _complete_call(self, call: CallRecord, msg: SwitchRouteRequest) -> None:
+        """A call created from an ``arrived`` report (no caller then) gets caller, called
+        number, customer and tier from its first route request (R-TIER-2)."""
+        self._bare_calls.discard(call.call_id)
+        if not msg.caller:
+            return
+        customer = await self.store.lookup(msg.caller)
+        call.caller = msg.caller
+        call.called = call.called or msg.called
+        if customer is not None:
+            call.customer_id, call.customer_name = customer.customer_id, customer.name
+            call.blacklisted = customer.blacklisted
+            if not call.queued and call.state is None and customer.tier_id in self.config.tiers:
+                call.tier = customer.tier_id
+        await self._store_event(
+            call.call_id,
+            CallEventKind.ARRIVED,
+            {"caller_number": msg.caller, "called_number": msg.called},
+            at=call.arrived_at,
+            event_key="arrived:route",
+        )
+        await self._store_event(
+            call.call_id,
+            CallEventKind.TIER_IDENTIFIED,
+            {"tier_id": call.tier, "customer_id": call.customer_id},
+            at=call.arrived_at,
+            event_key="tier:route",
+        )
 
     async def _route_arrival(self, call: CallRecord) -> RouteResponse:
         tier = self.config.tiers.get(call.tier or "")
@@ -1469,6 +1523,8 @@ class ContactCentre:
             return None
 
     async def call_event(self, switch_id: str, ev: SwitchCallEvent) -> None:
+        if await self.consults.switch_event(switch_id, ev):  # 1.1 consultation reports
+            return
         call = self._owned(switch_id, ev.call_id)
         kind = ev.kind
         if call is None:
@@ -1476,9 +1532,11 @@ class ContactCentre:
                 raise DomainError(
                     ErrorCode.UNKNOWN_CALL, f"unknown call {ev.call_id}", {"call_id": ev.call_id}
                 )
-            await self._new_call(
+            created = await self._new_call(
                 switch_id, SwitchRouteRequest(id=1, call_id=ev.call_id, stage=RouteStage.ARRIVAL)
             )
+            if created.caller is None and not created.closed:
+                self._bare_calls.add(created.call_id)
             return
         K = SwitchCallEventKind
         if call.consult_of is not None:  # reported on the consultation's own call id
@@ -1943,6 +2001,15 @@ class ContactCentre:
             up_at=msg.link_up_at,
         )
 
+    def _fallback_call_of(self, agent_id: str) -> CallRecord | None:
+        """The adopted fallback call ``agent_id`` is still talking on (reported while the
+        agent was logged off), if any."""
+        call_id = self._fallback_busy.pop(agent_id, None)
+        call = self.calls.get(call_id or "")
+        if call is None or call.closed or call.agent_id != agent_id or not call.direct:
+            return None
+        return call
+
     async def _adopt_fallback_call(self, switch_id: str, fc: FallbackCall, customer: Any) -> None:
         """A call still running after the outage becomes a call the server knows."""
         if fc.call_id in self.calls:
@@ -1965,8 +2032,11 @@ class ContactCentre:
         call.state, call.state_since = CallState.ESTABLISHED, fc.answered_at
         self.track(call)
         state = self.engine.agent_state(rec.agent_id)
+        if state == EngineState.LOGGED_OUT:
+            self._fallback_busy[rec.agent_id] = call.call_id  # protected at login
+            return
         if state not in (EngineState.READY, EngineState.NOT_READY, EngineState.ACW):
-            return  # logged off, or on a call the server routed: nothing to protect
+            return  # on a call the server routed: nothing to protect
         if self.direct_reason(rec.agent_id) is not None:
             return
         if state == EngineState.NOT_READY:
@@ -2104,6 +2174,8 @@ class ContactCentre:
     async def _consult_control(self, agent_id: str, consult: CallRecord, request: str) -> None:
         """``call.answer`` / ``call.release`` of a consultation (commands on the original
         call's consult leg; the switch reports the outcome as consult-leg events)."""
+        if await self.consults.control(agent_id, consult, request):  # a 1.1 consultation
+            return
         if agent_id not in (consult.agent_id, consult.from_agent):
             raise DomainError(
                 ErrorCode.UNKNOWN_CALL,

@@ -1,20 +1,30 @@
 """Consultation, consultative transfer, three-way conference and reconnect (R-IN-8).
 
-The switch models a consultation as a third leg of the original call (``leg=consult``):
-the CTI server holds the agent's leg (``hold``) and rings the consulted agent on the
-original call (``offer_to_agent``); it completes a transfer with ``transfer`` to that
-agent, joins everyone with ``conference{consult_call_id}`` and drops the consultation
-with ``hangup{leg: consult}``. For the desktops the consultation is a call of its own
-(``consult_call_id``, ``consult_of``). The consulted agent is not routed by the engine:
-while the consultation rings and runs the engine keeps that agent not ready with the
-system reasons ``consult_offered`` / ``direct_call`` (reserved / busy on the wire), so no
-other call is offered meanwhile. Every desktop request is answered after the switch
-acknowledged its commands; see docs/cti_server.md for the sequences.
+Towards a switch that negotiated protocol **1.1** the server uses the switch's own
+consultation actions: ``consult{consult_call_id, destination, agent_sip_contact,
+ring_timeout_seconds}`` (the switch holds the caller and dials the new leg; an agent or,
+through the switch's trunk, an external number), ``consult_drop`` (+ ``unhold`` for a
+reconnect), ``transfer_consult`` and ``conference{consult_call_id}``; the switch reports
+the consult leg on ``consult_call_id`` (leg ``consult``).
+
+A **1.0** switch (still accepted by the version negotiation) models a consultation as a
+third leg of the original call (``leg=consult``): the CTI server holds the agent's leg
+(``hold``) and rings the consulted agent on the original call (``offer_to_agent``); it
+completes a transfer with ``transfer`` to that agent, joins everyone with
+``conference{consult_call_id}`` and drops the consultation with ``hangup{leg: consult}``;
+agents only. Both give the desktops the same events. For the desktops the consultation
+is a call of its own (``consult_call_id``, ``consult_of``). The consulted agent is not
+routed by the engine: while the consultation rings and runs the engine keeps that agent
+not ready with the system reasons ``consult_offered`` / ``direct_call`` (reserved / busy
+on the wire), so no other call is offered meanwhile. Every desktop request is answered
+after the switch acknowledged its commands; see docs/cti_server.md for the sequences.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from cti_server.routing import Action
@@ -23,7 +33,7 @@ from cti_server.store import CallEventKind
 from cti_server.ws import DomainError
 from shared.ids import new_id
 from shared.protocol.agent import AgentReserved
-from shared.protocol.base import Event
+from shared.protocol.base import VERSION_1_1, Event
 from shared.protocol.call import (
     AgentDestination,
     CallConferenced,
@@ -37,6 +47,7 @@ from shared.protocol.call import (
     ClearCause,
     Destination,
     DivertReason,
+    NumberDestination,
     Party,
     PartyRole,
     TrajectoryKind,
@@ -44,19 +55,23 @@ from shared.protocol.call import (
 from shared.protocol.errors import ErrorCode
 from shared.protocol.switch import (
     Conference,
+    Consult,
+    ConsultDrop,
     Hangup,
     Hold,
     LegRole,
     OfferToAgent,
+    SwitchAction,
     SwitchCallEvent,
     SwitchCallEventKind,
     TransferCall,
+    TransferConsult,
     Unhold,
 )
 
 from .config import CONSULT_OFFERED_REASON, DIRECT_CALL_REASON
 from .errors import invalid_state
-from .model import CallRecord
+from .model import AgentRecord, CallRecord
 
 if TYPE_CHECKING:
     from .centre import ContactCentre
@@ -66,11 +81,97 @@ def _unavailable(message: str, **detail: str) -> DomainError:
     return DomainError(ErrorCode.DESTINATION_UNAVAILABLE, message, dict(detail))
 
 
+_ENDED_KEPT = 1000
+"""How many ended 1.1 consultations are remembered for their late reports."""
+
+
 class Consultations:
     """The consultation requests of the desktops and the consult-leg events of the switch."""
 
     def __init__(self, centre: ContactCentre) -> None:
         self.centre = centre
+        self._v11: set[str] = set()
+        """Consultations driven with the 1.1 actions (their switch negotiated 1.1)."""
+        self._quiet: dict[str, list[SwitchCallEvent]] = {}
+        """1.1 consultations the desktops do not know of yet (``consult`` not confirmed):
+        their consult-leg reports, replayed once the desktops are told."""
+        self._completing: dict[str, str] = {}
+        """Original call id → consultation id while a ``transfer_consult`` /
+        ``conference`` / ``consult_drop`` awaits its acknowledgement (the switch reports
+        the outcome before it acknowledges; the server applies it on the ack)."""
+        self._handed_over: dict[str, str] = {}
+        """Original call id → the agent who handed it over with ``transfer_consult``: the
+        switch's ``released`` of that agent's leg (cause ``transferred``) is acknowledged,
+        not read as the call's end, whether it comes before or after the ack."""
+        self._reported: set[str] = set()
+        """Original calls whose outcome report came while :attr:`_completing`."""
+        self._ended: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
+        """Recently ended 1.1 consultations: id → (switch id, the conference call it was
+        merged into, if any). Their late reports are acknowledged (or, for a conference,
+        read as the joined agent's leg of that call)."""
+
+    # ------------------------------------------------------------------ protocol 1.1
+
+    def speaks_v11(self, switch_id: str) -> bool:
+        """Whether ``switch_id``'s session negotiated 1.1 (the consult actions)."""
+        session = self.centre.switches.session(switch_id)
+        if session is None:
+            return False
+        version = session.version
+        return version.major == VERSION_1_1.major and version.minor >= VERSION_1_1.minor
+
+    def _remember(self, consult: CallRecord, merged_into: str | None = None) -> None:
+        if consult.call_id not in self._v11:
+            return
+        self._v11.discard(consult.call_id)
+        self._ended[consult.call_id] = (consult.switch_id, merged_into)
+        while len(self._ended) > _ENDED_KEPT:
+            self._ended.popitem(last=False)
+
+    async def switch_event(self, switch_id: str, ev: SwitchCallEvent) -> bool:
+        """A switch report the 1.1 consultation logic takes (``True``: handled here).
+
+        Reports of a consultation the desktops do not know of yet are kept for later;
+        reports of an outcome the server applies on the command's acknowledgement
+        (``transferred`` / ``conferenced`` / the consult leg's ``released``) are
+        acknowledged; late reports of an ended consultation are acknowledged, except
+        that a conference's joined agent hanging up (reported on the old consultation
+        id) ends that agent's part of the conference."""
+        c = self.centre
+        K = SwitchCallEventKind
+        if ev.call_id in self._quiet:
+            consult = c.calls.get(ev.call_id)
+            if consult is not None and consult.switch_id == switch_id:
+                self._quiet[ev.call_id].append(ev)
+                return True
+        completing = self._completing.get(ev.call_id)
+        if completing is not None and ev.kind in (K.TRANSFERRED, K.CONFERENCED):
+            self._reported.add(ev.call_id)
+            return True
+        handed_by = self._handed_over.get(ev.call_id)
+        if (
+            handed_by is not None
+            and ev.kind is K.RELEASED
+            and ev.leg is LegRole.AGENT
+            and ev.cause is ClearCause.TRANSFERRED
+            and ev.agent_id in (None, handed_by)
+        ):
+            del self._handed_over[ev.call_id]  # the switch reports it once
+            return True  # the consulting agent's leg, released by transfer_consult
+        if ev.call_id in self._completing.values() and ev.kind in (K.RELEASED, K.FAILED):
+            return True  # the consultation ends with the command's acknowledgement
+        ended = self._ended.get(ev.call_id)
+        if ended is None or ev.call_id in c.calls or ended[0] != switch_id:
+            return False
+        merged = c.calls.get(ended[1] or "")
+        if (
+            merged is not None
+            and ev.kind in (K.RELEASED, K.FAILED)
+            and merged.conferenced_with is not None
+        ):
+            del self._ended[ev.call_id]
+            await self.leave_conference(merged, merged.conferenced_with, ev.at)
+        return True
 
     # ------------------------------------------------------------------ look-ups
 
@@ -115,25 +216,32 @@ class Consultations:
             raise invalid_state(
                 "a consultation is already running", consult_call_id=call.consult_id
             )
-        if not isinstance(destination, AgentDestination):
+        v11 = self.speaks_v11(call.switch_id)
+        number = isinstance(destination, NumberDestination) and v11
+        if not isinstance(destination, AgentDestination) and not number:
+            supported = "agents and numbers" if v11 else "agents only on a protocol 1.0 switch"
             raise _unavailable(
                 f"consultation to a {destination.__struct_config__.tag} destination is not "
-                "supported yet (agents only; use call.single_step_transfer for queues)",
+                f"supported ({supported}; use call.single_step_transfer for queues)",
                 kind=str(destination.__struct_config__.tag),
             )
-        target = c.agent(destination.agent_id)
-        if target.agent_id == agent_id:
-            raise _unavailable("an agent cannot consult itself", agent_id=agent_id)
-        state = c.engine.agent_state(target.agent_id)
-        if state != EngineState.READY:
-            raise _unavailable(
-                f"agent {target.agent_id} is not ready", agent_id=target.agent_id, state=state
-            )
-        contact = c.switches.contact(target.extension or target.agent_id)
-        if contact is None:
-            raise _unavailable(
-                f"agent {target.agent_id} has no registered softphone", agent_id=target.agent_id
-            )
+        target: AgentRecord | None = None
+        contact: str | None = None
+        if isinstance(destination, AgentDestination):
+            target = c.agent(destination.agent_id)
+            if target.agent_id == agent_id:
+                raise _unavailable("an agent cannot consult itself", agent_id=agent_id)
+            state = c.engine.agent_state(target.agent_id)
+            if state != EngineState.READY:
+                raise _unavailable(
+                    f"agent {target.agent_id} is not ready", agent_id=target.agent_id, state=state
+                )
+            contact = c.switches.contact(target.extension or target.agent_id)
+            if contact is None:
+                raise _unavailable(
+                    f"agent {target.agent_id} has no registered softphone",
+                    agent_id=target.agent_id,
+                )
         if c.switches.session(call.switch_id) is None:
             raise DomainError(
                 ErrorCode.UNAVAILABLE,
@@ -141,6 +249,7 @@ class Consultations:
                 {"switch": call.switch_id},
             )
         wall = c.clock.wall()
+        target_id = target.agent_id if target is not None else None
         consult = CallRecord(
             new_id(),
             call.switch_id,
@@ -153,7 +262,7 @@ class Consultations:
             queue_id=call.queue_id,
             skill=call.skill,
             business_selection=call.business_selection,
-            agent_id=target.agent_id,
+            agent_id=target_id,
             state=CallState.OFFERED,
             state_since=wall,
             direct=True,
@@ -163,15 +272,69 @@ class Consultations:
             trajectory=list(call.trajectory),
         )
         # reserve the target in the engine at once (no await before): nothing else rings it
-        actions = c.call_engine(
-            c.engine.agent_not_ready, target.agent_id, CONSULT_OFFERED_REASON, c.now()
+        actions = (
+            c.call_engine(c.engine.agent_not_ready, target_id, CONSULT_OFFERED_REASON, c.now())
+            if target_id is not None
+            else []
         )
         call.consult_id = consult.call_id
         c.track(consult)
-        target.call_id = consult.call_id
-        await c.run(actions, ctx=c.ctx(target.agent_id))
+        if target is not None:
+            target.call_id = consult.call_id
+        if v11:
+            self._v11.add(consult.call_id)
+        await c.run(actions, ctx=c.ctx(target_id))
         timeout = c.domain.command_timeout
+        offered_to = target_id or (
+            destination.number if isinstance(destination, NumberDestination) else None
+        )
+
+        async def record() -> None:
+            await c.store_event(
+                consult.call_id,
+                CallEventKind.ARRIVED,
+                {
+                    "caller_number": call.caller,
+                    "called_number": call.called,
+                    "switch_id": call.switch_id,
+                    "consult_of": call.call_id,
+                    "from_agent": agent_id,
+                },
+                at=wall,
+                event_key="arrived",
+            )
+            offered: dict[str, object] = {"agent_id": target_id}
+            if target_id is None:
+                offered["number"] = offered_to
+            await c.store_event(consult.call_id, CallEventKind.OFFERED, offered)
+            consult.step(c.clock.wall(), TrajectoryKind.OFFER, offered_to, "consult")
+
+        async def announce() -> None:
+            if target_id is not None:
+                self._push(
+                    target_id,
+                    AgentReserved(
+                        agent_id=target_id,
+                        call_id=consult.call_id,
+                        expires_at=c.clock.wall() + c.domain.ring_timeout,
+                    ),
+                )
+                assert target is not None
+                self._push(target_id, c.delivered(consult, target))
+            self._push(
+                agent_id,
+                CallOriginated(
+                    call_id=consult.call_id,
+                    agent_id=agent_id,
+                    destination=destination,
+                    consult_of=call.call_id,
+                ),
+            )
+
         try:
+            if v11:
+                await self._consult_v11(call, consult, contact, record, announce)
+                return consult.call_id
             if call.state is CallState.ESTABLISHED:
                 await c.switches.command(
                     call.switch_id, call.call_id, Hold(agent_id=agent_id), timeout=timeout
@@ -179,48 +342,17 @@ class Consultations:
                 await c.apply_hold(call, held=True, at=c.clock.wall())
 
             async def ring() -> None:
-                await c.store_event(
-                    consult.call_id,
-                    CallEventKind.ARRIVED,
-                    {
-                        "caller_number": call.caller,
-                        "called_number": call.called,
-                        "switch_id": call.switch_id,
-                        "consult_of": call.call_id,
-                        "from_agent": agent_id,
-                    },
-                    at=wall,
-                    event_key="arrived",
-                )
-                await c.store_event(
-                    consult.call_id, CallEventKind.OFFERED, {"agent_id": target.agent_id}
-                )
-                consult.step(c.clock.wall(), TrajectoryKind.OFFER, target.agent_id, "consult")
-                self._push(
-                    target.agent_id,
-                    AgentReserved(
-                        agent_id=target.agent_id,
-                        call_id=consult.call_id,
-                        expires_at=c.clock.wall() + c.domain.ring_timeout,
-                    ),
-                )
-                self._push(target.agent_id, c.delivered(consult, target))
-                self._push(
-                    agent_id,
-                    CallOriginated(
-                        call_id=consult.call_id,
-                        agent_id=agent_id,
-                        destination=destination,
-                        consult_of=call.call_id,
-                    ),
-                )
+                await record()
+                await announce()
 
             await c.run((), first=ring)
+            assert target_id is not None
+            assert contact is not None
             await c.switches.command(
                 call.switch_id,
                 call.call_id,
                 OfferToAgent(
-                    agent_id=target.agent_id,
+                    agent_id=target_id,
                     sip_contact=contact,
                     ring_timeout_seconds=c.domain.ring_timeout,
                     caller_display=(call.customer_name or call.caller or agent_id)[:128],
@@ -232,6 +364,155 @@ class Consultations:
                 await self._failed(call, consult, ClearCause.FAILED, exc.message[:1024])
             raise
         return consult.call_id
+
+    async def _consult_v11(
+        self,
+        call: CallRecord,
+        consult: CallRecord,
+        contact: str | None,
+        record: Callable[[], Awaitable[None]],
+        announce: Callable[[], Awaitable[None]],
+    ) -> None:
+        """1.1: one ``consult`` command (the switch holds the caller and dials the leg);
+        the desktops hear of the consultation once the switch confirmed it, in the same
+        order as on a 1.0 switch (held, then reserved / delivered / originated). Consult-leg
+        reports arriving before that are kept and replayed afterwards."""
+        c = self.centre
+        assert consult.destination is not None
+        self._quiet[consult.call_id] = []
+        try:
+            await c.run((), first=record)
+            await c.switches.command(
+                call.switch_id,
+                call.call_id,
+                Consult(
+                    consult_call_id=consult.call_id,
+                    destination=consult.destination,
+                    agent_sip_contact=contact,
+                    ring_timeout_seconds=c.domain.ring_timeout,
+                ),
+                timeout=c.domain.command_timeout,
+            )
+            if call.consult_id != consult.call_id or call.closed:
+                raise invalid_state(
+                    f"call {call.call_id} ended before the consultation started",
+                    call_id=call.call_id,
+                )
+            if call.state is CallState.ESTABLISHED:  # the switch's `held` may still come
+                await c.apply_hold(call, held=True, at=c.clock.wall())
+            await c.run((), first=announce)
+        except DomainError as exc:
+            if call.consult_id == consult.call_id:  # nobody was told of it: no events
+                await self._failed(call, consult, ClearCause.FAILED, exc.message[:1024])
+            raise
+        finally:
+            early = self._quiet.pop(consult.call_id, [])
+        for ev in early:
+            if call.consult_id != consult.call_id:
+                break
+            await self.leg_event(call, consult, ev)
+
+    async def _completed_by(
+        self, call: CallRecord, consult: CallRecord, action: SwitchAction, timeout: float
+    ) -> bool:
+        """Send a 1.1 ``consult_drop`` / ``transfer_consult`` / ``conference`` and wait for
+        its acknowledgement; the switch's reports of its outcome meanwhile are
+        acknowledged (:meth:`switch_event`), the server applies it on the ack. Returns
+        whether the switch already reported the call's ``transferred`` / ``conferenced``."""
+        c = self.centre
+        self._completing[call.call_id] = consult.call_id
+        self._reported.discard(call.call_id)
+        try:
+            await c.switches.command(call.switch_id, call.call_id, action, timeout=timeout)
+        finally:
+            if self._completing.get(call.call_id) == consult.call_id:
+                del self._completing[call.call_id]
+        reported = call.call_id in self._reported
+        self._reported.discard(call.call_id)
+        return reported
+
+    async def control(self, agent_id: str, consult: CallRecord, request: str) -> bool:
+        """``call.answer`` / ``call.release`` of a 1.1 consultation (``False``: a 1.0 one,
+        the centre sends its commands on the original call's consult leg).
+
+        Release is ``consult_drop`` (the switch reports ``released`` on the consultation's
+        id, which ends it as on a 1.0 switch). A 1.1 switch dials the consult leg itself
+        and connects it when the softphone answers: ``call.answer`` is ``invalid_state``
+        (answer on the softphone), nothing is sent."""
+        if consult.call_id not in self._v11:
+            return False
+        c = self.centre
+        if agent_id not in (consult.agent_id, consult.from_agent):
+            raise DomainError(
+                ErrorCode.UNKNOWN_CALL,
+                f"call {consult.call_id} is not at this agent",
+                {"call_id": consult.call_id},
+            )
+        original = consult.consult_of or consult.call_id
+        if request == "answer" and agent_id == consult.agent_id:
+            if consult.state is not CallState.OFFERED:
+                raise invalid_state("the consultation is not ringing", state=str(consult.state))
+            raise invalid_state(
+                "answer the consultation on the softphone: the switch connects it then",
+                consult_call_id=consult.call_id,
+            )
+        if request == "release":
+            await c.switches.command(
+                consult.switch_id,
+                original,
+                ConsultDrop(consult_call_id=consult.call_id),
+                timeout=c.domain.command_timeout,
+            )
+        else:
+            raise invalid_state(
+                f"cannot {request} a consultation (use call.reconnect / transfer / conference)",
+                state=str(consult.state),
+            )
+        return True
+
+    async def _transferred_out(self, agent_id: str, call: CallRecord, consult: CallRecord) -> None:
+        """A 1.1 consultative transfer to an external number completed: the caller talks to
+        that number through the switch's trunk; the agent's part is over (ACW)."""
+        c = self.centre
+        to = consult.destination
+        assert isinstance(to, NumberDestination)
+        actions = c.end_agent_part(call, agent_id)
+
+        async def first() -> None:
+            at = c.clock.wall()
+            await c.store_event(
+                call.call_id,
+                CallEventKind.TRANSFERRED,
+                {"from_agent": agent_id, "to_number": to.number, "mode": "consultative"},
+                at=at,
+            )
+            await c.store_event(consult.call_id, CallEventKind.RELEASED, {"by": "transfer"}, at=at)
+            await c.store.close_call(consult.call_id, "consult_transferred", at)
+            call.step(at, TrajectoryKind.TRANSFER, agent_id, f"consultative to {to.number}")
+            c.monitors.agent_left(call.call_id, agent_id)
+            self._push(
+                agent_id,
+                CallTransferred(
+                    call_id=call.call_id, agent_id=agent_id, from_agent=agent_id, to=to
+                ),
+            )
+            self._push(
+                agent_id,
+                CallConnectionCleared(
+                    call_id=consult.call_id, agent_id=agent_id, cause=ClearCause.TRANSFERRED
+                ),
+            )
+            call.consult_id = None
+            self._remember(consult)
+            c.forget(consult)
+            call.agent_id, call.direct, call.from_agent = None, False, agent_id
+            call.state, call.state_since = CallState.ESTABLISHED, at
+            call.transfer_applied = True
+            rec = c.agents.get(agent_id)
+            if rec is not None and rec.call_id == call.call_id:
+                rec.call_id = None
+
+        await c.run(actions, ctx=c.ctx(agent_id), first=first)
 
     # ------------------------------------------------------------------ failures / ends
 
@@ -261,6 +542,9 @@ class Consultations:
                 {"agent_id": target_id, "cause": str(cause)},
             )
             await c.store.close_call(consult.call_id, "consult_failed", c.clock.wall())
+            if consult.call_id in self._quiet:  # the desktops never heard of it
+                self._detach(call, consult)
+                return
             self._push(
                 target_id,
                 CallDiverted(
@@ -308,6 +592,7 @@ class Consultations:
         await c.run(actions, ctx=c.ctx(target_id), first=first)
 
     def _detach(self, call: CallRecord, consult: CallRecord) -> None:
+        self._remember(consult)
         if call.consult_id == consult.call_id:
             call.consult_id = None
         target = self.centre.agents.get(consult.agent_id or "")
@@ -330,12 +615,13 @@ class Consultations:
         """The consulted agent's desktop vanished while the consultation rang."""
         c = self.centre
         call = c.calls.get(consult.consult_of or "")
+        action: SwitchAction = (
+            ConsultDrop(consult_call_id=consult.call_id)
+            if consult.call_id in self._v11
+            else Hangup(leg=LegRole.CONSULT, cause=ClearCause.NO_ANSWER)
+        )
         with contextlib.suppress(DomainError):
-            c.switches.send(
-                consult.switch_id,
-                consult.consult_of or consult.call_id,
-                Hangup(leg=LegRole.CONSULT, cause=ClearCause.NO_ANSWER),
-            )
+            c.switches.send(consult.switch_id, consult.consult_of or consult.call_id, action)
         if call is None:
             c.forget(consult)
             return
@@ -352,9 +638,10 @@ class Consultations:
             if consult.state is not CallState.OFFERED:
                 return
             target_id = consult.agent_id
-            assert target_id is not None
-            actions = c.call_engine(
-                c.engine.agent_not_ready, target_id, DIRECT_CALL_REASON, c.now()
+            actions = (
+                c.call_engine(c.engine.agent_not_ready, target_id, DIRECT_CALL_REASON, c.now())
+                if target_id is not None
+                else []
             )
 
             async def first() -> None:
@@ -368,6 +655,8 @@ class Consultations:
                 )
                 consult.step(ev.at, TrajectoryKind.ANSWER, target_id, "consult")
                 for agent in (target_id, consult.from_agent):
+                    if agent is None:
+                        continue
                     self._push(
                         agent, CallEstablished(call_id=consult.call_id, agent_id=agent or "")
                     )
@@ -388,9 +677,14 @@ class Consultations:
         c = self.centre
         call, consult = self._pair(agent_id, call_id, consult_call_id)
         timeout = c.domain.command_timeout
-        await c.switches.command(
-            call.switch_id, call.call_id, Hangup(leg=LegRole.CONSULT), timeout=timeout
-        )
+        if consult.call_id in self._v11:
+            await self._completed_by(
+                call, consult, ConsultDrop(consult_call_id=consult.call_id), timeout
+            )
+        else:
+            await c.switches.command(
+                call.switch_id, call.call_id, Hangup(leg=LegRole.CONSULT), timeout=timeout
+            )
         if call.consult_id == consult.call_id:
             if consult.state is CallState.OFFERED:
                 await self._failed(call, consult, ClearCause.NORMAL, "reconnected")
@@ -413,19 +707,40 @@ class Consultations:
                 "the consultation is not answered yet", consult_call_id=consult_call_id
             )
         target_id = consult.agent_id
-        assert target_id is not None
-        target = c.agents[target_id]
-        contact = c.switches.contact(target.extension or target_id)
-        await c.switches.command(
-            call.switch_id,
-            call.call_id,
-            TransferCall(
-                destination=AgentDestination(agent_id=target_id), agent_sip_contact=contact
-            ),
-            timeout=c.domain.command_timeout,
-        )
+        reported = False
+        if consult.call_id in self._v11:
+            self._handed_over[call.call_id] = agent_id
+            try:
+                reported = await self._completed_by(
+                    call,
+                    consult,
+                    TransferConsult(consult_call_id=consult.call_id),
+                    c.domain.command_timeout,
+                )
+            except DomainError:
+                self._handed_over.pop(call.call_id, None)
+                raise
+            if target_id is None:
+                if call.consult_id == consult.call_id and not call.closed:
+                    await self._transferred_out(agent_id, call, consult)
+                    if reported:
+                        call.transfer_applied = False
+                return
+        else:
+            assert target_id is not None
+            contact = c.switches.contact(c.agents[target_id].extension or target_id)
+            await c.switches.command(
+                call.switch_id,
+                call.call_id,
+                TransferCall(
+                    destination=AgentDestination(agent_id=target_id), agent_sip_contact=contact
+                ),
+                timeout=c.domain.command_timeout,
+            )
         if call.consult_id != consult.call_id or call.closed:
             return  # the call or the consultation ended meanwhile
+        assert target_id is not None
+        target = c.agents[target_id]
         actions = c.end_agent_part(call, agent_id)
         to = AgentDestination(agent_id=target_id)
 
@@ -458,6 +773,7 @@ class Consultations:
                 ),
             )
             call.consult_id = None
+            self._remember(consult)
             c.forget(consult)
             call.agent_id, call.direct, call.from_agent = target_id, True, agent_id
             call.state, call.state_since = CallState.ESTABLISHED, at
@@ -477,6 +793,8 @@ class Consultations:
             self._push(target_id, CallEstablished(call_id=call.call_id, agent_id=target_id))
 
         await c.run(actions, ctx=c.ctx(agent_id), first=first)
+        if reported:  # the switch's `transferred` came before its ack: nothing more to skip
+            call.transfer_applied = False
 
     # ------------------------------------------------------------------ conference
 
@@ -496,13 +814,18 @@ class Consultations:
                 "the consultation is not answered yet", consult_call_id=consult_call_id
             )
         target_id = consult.agent_id
-        assert target_id is not None
-        await c.switches.command(
-            call.switch_id,
-            call.call_id,
-            Conference(consult_call_id=consult.call_id),
-            timeout=c.domain.command_timeout,
-        )
+        if target_id is None:
+            raise _unavailable(
+                "a conference with an external number is not supported yet",
+                consult_call_id=consult_call_id,
+            )
+        action = Conference(consult_call_id=consult.call_id)
+        if consult.call_id in self._v11:
+            await self._completed_by(call, consult, action, c.domain.command_timeout)
+        else:
+            await c.switches.command(
+                call.switch_id, call.call_id, action, timeout=c.domain.command_timeout
+            )
         if call.consult_id != consult.call_id or call.closed:
             return
         target = c.agents[target_id]
@@ -525,6 +848,7 @@ class Consultations:
             await c.store.close_call(consult.call_id, "consult_conferenced", at)
             call.step(at, TrajectoryKind.CONFERENCE, agent_id, f"with {target_id}")
             call.consult_id = None
+            self._remember(consult, merged_into=call.call_id)
             c.forget(consult)
             call.conferenced_with = target_id
             call.state, call.state_since = CallState.CONFERENCED, at

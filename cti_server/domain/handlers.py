@@ -6,6 +6,8 @@ composition root merges them with :func:`build_router`.
 
 from __future__ import annotations
 
+from cti_server.store import ConfigStore
+from cti_server.store.flows import switch_flow
 from cti_server.ws import DomainError, RequestContext, Role, Router
 from shared.protocol.agent import (
     AgentEndAfterCallWork,
@@ -43,12 +45,14 @@ from shared.protocol.supervisor import (
 )
 from shared.protocol.switch import (
     AgentsSnapshot,
+    FlowDocument,
     LookupResult,
     RouteResponse,
     SwitchAgentsSnapshot,
     SwitchCallEvent,
     SwitchCommandResult,
     SwitchFallbackReport,
+    SwitchFlowGet,
     SwitchLookup,
     SwitchRegistration,
     SwitchRouteRequest,
@@ -278,6 +282,12 @@ def switch_router(centre: ContactCentre) -> Router:
     async def agents_snapshot(ctx: RequestContext, msg: SwitchAgentsSnapshot) -> AgentsSnapshot:
         require_version(ctx, msg)
         return centre.agents_snapshot(ctx.session)  # no await: consistent with last_seq
+
+    @router.handles(SwitchFlowGet, kinds=SWITCH)
+    async def flow_get(ctx: RequestContext, msg: SwitchFlowGet) -> FlowDocument:
+        """R-IVR-5: a stored, valid flow version for the switch's cache (1.2)."""
+        require_version(ctx, msg)
+        return await switch_flow(ConfigStore(centre.store.sessions), msg)
 
     return router
 

@@ -12,6 +12,12 @@ Built in:
 * ``queue_wait`` - args ``queue_id`` (default: the call's queue) → ``queue_id``,
   ``waiting`` (calls waiting), ``longest_wait_seconds`` and, when the call itself
   waits there, ``position`` (1-based, "you are number N in the queue").
+* ``callback_request`` - args ``number`` (default: the call's caller), ``queue_id``,
+  ``business_selection``, ``tier`` → stores the request as a call event (kind
+  ``ivr_node``, node ``callback_request``, data ``callback`` = number, queue,
+  business selection, tier) on the call, answers ``stored`` = ``true``, ``number``
+  (normalised) and ``queue_id``. The call must be known to the server (else an
+  error: the switch then keeps the request itself, R-IVR-4).
 
 An unknown service or a bad argument is answered with ``LookupResult.error`` (text
 naming the service or the argument), not a protocol error: the flow decides what to
@@ -26,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from cti_server.routing import RoutingError
 from cti_server.store import try_normalise
+from cti_server.store.calls import CallEventKind
 from shared.protocol.switch import LookupResult, SwitchLookup
 
 from .model import CallRecord
@@ -49,6 +56,7 @@ class LookupServices:
         self._services: dict[str, LookupService] = {
             "customer": self._customer,
             "queue_wait": self._queue_wait,
+            "callback_request": self._callback_request,
         }
 
     @property
@@ -112,3 +120,39 @@ class LookupServices:
             with contextlib.suppress(RoutingError):
                 values["position"] = str(centre.engine.position(call.call_id))
         return LookupResult(values=values)
+
+    async def _callback_request(
+        self, call: CallRecord | None, args: Mapping[str, str]
+    ) -> LookupResult:
+        centre = self._centre
+        if call is None:
+            raise LookupFailed("callback_request needs a call the server knows")
+        number = args.get("number") or call.caller
+        if not number:
+            raise LookupFailed("argument `number` is required (the call has no caller number)")
+        normalised = try_normalise(number)
+        if normalised is None:
+            raise LookupFailed(f"argument `number` is not a phone number: {number[:64]!r}")
+        queue_id = args.get("queue_id") or call.queue_id
+        if queue_id and queue_id not in centre.config.queues:
+            raise LookupFailed(f"argument `queue_id`: no queue {queue_id[:64]!r}")
+        request = {
+            "number": normalised,
+            "queue_id": queue_id,
+            "business_selection": args.get("business_selection"),
+            "tier": args.get("tier") or call.tier,
+            "caller": call.caller,
+        }
+        await centre.store_event(
+            call.call_id,
+            CallEventKind.IVR_NODE,
+            {
+                "flow_id": call.flow_id,
+                "node": "callback_request",
+                "label": f"callback to {normalised}",
+                "callback": request,
+            },
+        )
+        return LookupResult(
+            values={"stored": "true", "number": normalised[:256], "queue_id": queue_id or ""}
+        )

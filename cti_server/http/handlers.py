@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from cti_server.store.flows import FlowRejected, save_flow
+
 from . import schemas as s
 from .auth import Access
 from .errors import ApiError
@@ -291,6 +293,32 @@ async def add_flow_version(call: Call) -> Any:
     return Reply(flow, headers={"Location": f"{API}/ivr-flows/{flow_id}/versions/{version}"})
 
 
+async def put_flow(call: Call) -> Any:
+    """R-IVR-5: validate a flow document and store it as the flow's next version."""
+    flow_id = call.path("flow_id")
+    body: s.FlowPut = call.body
+    try:
+        saved = await call.run(
+            save_flow,
+            call.ctx.service.store,
+            call.actor,
+            flow_id,
+            body.document,
+            name=body.name,
+            publish=body.publish,
+        )
+    except FlowRejected as exc:
+        problems = [msgspec.to_builtins(p) for p in exc.problems]
+        detail = {"in": "body", "field": "document", "problems": problems}
+        raise ApiError(422, "invalid_flow", str(exc), detail) from None
+    flow = await call.run(call.ctx.service.get_flow, flow_id, saved.version)
+    return Reply(
+        flow,
+        status=201,
+        headers={"Location": f"{API}/ivr-flows/{flow_id}/versions/{saved.version}"},
+    )
+
+
 async def get_flow_version(call: Call) -> Any:
     return await call.run(call.ctx.service.get_flow, call.path("flow_id"), call.path("version"))
 
@@ -550,6 +578,19 @@ def admin_endpoints() -> list[Endpoint]:
             "ivr flows",
             Access.READ,
             response=s.FlowVersion,
+        ),
+        _ep(
+            "PUT",
+            "/ivr-flows/{flow_id}",
+            put_flow,
+            "Validate a flow document (shared.ivr) and store it as the next version; "
+            "`publish` makes route responses hand it out (422 `invalid_flow` lists every "
+            "problem).",
+            "ivr flows",
+            Access.WRITE,
+            body=s.FlowPut,
+            response=s.FlowVersion,
+            status=201,
         ),
         _ep(
             "GET",

@@ -353,6 +353,15 @@ class FlowPublish(_In):
     version: Annotated[int, Meta(ge=1)]
 
 
+class FlowPut(_In):
+    """A new version of a flow, validated with ``shared.ivr`` before it is stored."""
+
+    document: dict[str, Any]
+    name: Name | None = None
+    publish: bool = False
+    """Publish it at once (route responses hand it out from the next call)."""
+
+
 class FlowVersionCreated(Struct, kw_only=True):
     id: str
     version: int

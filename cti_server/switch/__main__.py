@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
@@ -29,13 +30,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cti_server.switch.core import StandaloneDecider, SwitchApp, SwitchAppConfig
+from cti_server.switch.core.queue import QueueConfigError, QueueFeatures, load_queue_file
+from cti_server.switch.core.reaper import ReaperConfig
 from cti_server.switch.decider import FailoverDecider, Mode
 from cti_server.switch.fallback import FallbackAcd, FallbackQueue
+from cti_server.switch.flows import FlowCache
 from cti_server.switch.journal import Journal, JournalError
 from cti_server.switch.link import CtiLink, LinkState
 from cti_server.switch.media.process import RtpEngineConfig, RtpEngineError
 from cti_server.switch.ports import CallControl, CommandFailed, Decider
 from cti_server.switch.sip import Ha1
+from cti_server.switch.sip.transport import TlsConfig
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.entry import parser_for, start
@@ -160,11 +165,76 @@ def app_config(settings: Settings) -> SwitchAppConfig:
             rtp_port_count=RTP_PORTS,
         ),
         recordings_dir=Path(switch.recordings_dir or data_dir / "recordings"),
+        outbound_gateway=switch.outbound_gateway or None,
+        mixer_ports=mixer_port_range(switch.mixer_ports),
     )
+
+
+def mixer_port_range(text: str) -> tuple[int, int]:
+    """``"7000-7999"`` → ``(7000, 7999)``; raises ``ValueError`` for an empty or reversed range."""
+    low_text, _, high_text = text.partition("-")
+    low, high = int(low_text), int(high_text)
+    if not 1024 <= low < high <= 65535:
+        raise ValueError(f"switch.mixer_ports {text!r}: need 1024 <= LOW < HIGH <= 65535")
+    return low, high
 
 
 def journal_path(settings: Settings, switch_id: str) -> Path:
     return Path(settings.paths.data_dir) / "switch" / f"{switch_id}.journal.jsonl"
+
+
+class TlsOptionError(ValueError):
+    """``--sip-tls-*`` options that cannot work (a TLS port without certificate)."""
+
+
+def _setting(settings: Settings, name: str) -> object:
+    """An optional ``switch.<name>`` setting (None while the settings do not define it)."""
+    return getattr(settings.switch, name, None)
+
+
+def tls_overrides(args: object, settings: Settings) -> dict[str, object]:
+    """``sip_tls_port``/``sip_tls`` of :class:`SwitchAppConfig` from ``--sip-tls-*`` (or the
+    ``switch.sip_tls_*`` settings); raises :class:`TlsOptionError`."""
+
+    def pick(option: str, setting: str) -> object:
+        value = getattr(args, option, None)
+        return value if value not in (None, "") else _setting(settings, setting)
+
+    port = pick("sip_tls_port", "sip_tls_port")
+    if port in (None, "", -1):
+        return {}
+    cert, key, ca = (pick(f"sip_tls_{n}", f"sip_tls_{n}") for n in ("cert", "key", "ca"))
+    if not cert or not key:
+        raise TlsOptionError("SIP over TLS needs --sip-tls-cert FILE and --sip-tls-key FILE")
+    verify_setting = _setting(settings, "sip_tls_verify")
+    verify = not getattr(args, "sip_tls_no_verify", False) and verify_setting is not False
+    for label, path in (("certificate", cert), ("key", key), ("CA bundle", ca)):
+        if path and not Path(str(path)).is_file():
+            raise TlsOptionError(f"TLS {label} {path} is not a readable file")
+    tls = TlsConfig(
+        cert=Path(str(cert)),
+        key=Path(str(key)),
+        ca=Path(str(ca)) if ca else None,
+        verify=verify,
+    )
+    return {"sip_tls_port": int(str(port)), "sip_tls": tls}
+
+
+def media_safety_overrides(args: object) -> dict[str, object]:
+    """``--rtp-timeout`` (0 = no reaper) and ``--srtp`` as :class:`SwitchAppConfig` fields."""
+    overrides: dict[str, object] = {}
+    timeout = getattr(args, "rtp_timeout", None)
+    if timeout is not None:
+        overrides["reaper"] = None if timeout <= 0 else ReaperConfig(timeout=float(timeout))
+    srtp = getattr(args, "srtp", None)
+    if srtp is not None:
+        overrides["srtp"] = srtp
+    return overrides
+
+
+def flow_cache_dir(settings: Settings) -> Path:
+    """Where the switch keeps the IVR flow versions it fetched (R-IVR-5)."""
+    return Path(settings.paths.data_dir) / "switch" / "flows"
 
 
 def build_failover(
@@ -230,11 +300,22 @@ async def run_switch(
     *,
     standalone: bool = True,
     switch_id: str | None = None,
+    outbound_gateway: str | None = None,
+    queue_features: tuple[dict[str, QueueFeatures], QueueFeatures] | None = None,
+    overrides: Mapping[str, object] | None = None,
 ) -> int:
     async def credentials(user: str) -> str | Ha1 | None:
         return users.get(user)
 
     config = app_config(settings)
+    if outbound_gateway:
+        config = dataclasses.replace(config, outbound_gateway=outbound_gateway)
+    if queue_features is not None:  # --queues FILE (R-IVR-1..4)
+        config = dataclasses.replace(
+            config, queues=queue_features[0], queue_default=queue_features[1]
+        )
+    if overrides:  # --sip-tls-*, --rtp-timeout, --srtp
+        config = dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
     (Path(settings.paths.data_dir) / "switch").mkdir(parents=True, exist_ok=True)
     decider: Decider
     failover: FailoverDecider | None = None
@@ -252,7 +333,14 @@ async def run_switch(
             return EXIT_START_FAILED
         failover.on_mode(mode_logger(failover.link, list(failover.fallback.queues)))
         decider, attach = failover, late.attach
-    app = SwitchApp(config, decider, credentials, attach=attach)
+    # R-IVR-5: flows fetched from the CTI server, cached on disk; standalone (and a
+    # link that is down) runs the last fetched versions, else the shipped flows
+    flows = FlowCache(flow_cache_dir(settings))
+    if failover is not None:
+        flows.attach(failover.link.fetch_flow)
+    app = SwitchApp(
+        config, decider, credentials, attach=attach, flows=flows, flow_prefetch=flows.prefetch
+    )
     try:
         await app.start()
     except (RtpEngineError, OSError) as exc:
@@ -314,6 +402,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run without any CTI server (default flow, one FIFO over registered agents)",
     )
     parser.add_argument(
+        "--outbound-gateway",
+        metavar="URI",
+        help="SIP URI template for calls to outside numbers (transfer/consult to a number, "
+        "the IVR's transfer to a number), e.g. 'sip:{number}@gw.example:5060'",
+    )
+    parser.add_argument(
+        "--queues",
+        type=Path,
+        metavar="FILE",
+        help="TOML file of queue announcements and max wait → overflow ([default], "
+        "[queues.<id>]: announce_every, max_wait, overflow = 'voicemail' …; docs/switch.md)",
+    )
+    tls = parser.add_argument_group("SIP over TLS (RFC 3261 section 26)")
+    tls.add_argument(
+        "--sip-tls-port",
+        type=int,
+        metavar="PORT",
+        help="listen for SIP over TLS on switch.sip_host:PORT (usually 5061)",
+    )
+    tls.add_argument("--sip-tls-cert", metavar="FILE", help="PEM certificate chain")
+    tls.add_argument("--sip-tls-key", metavar="FILE", help="PEM private key")
+    tls.add_argument("--sip-tls-ca", metavar="FILE", help="PEM CAs trusted for peers")
+    tls.add_argument(
+        "--sip-tls-no-verify",
+        action="store_true",
+        help="do not verify the certificates of TLS peers we connect to (lab only)",
+    )
+    parser.add_argument(
+        "--rtp-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="hang up calls whose caller sent no RTP for this long (default 60; 0 = never)",
+    )
+    parser.add_argument(
+        "--srtp",
+        choices=("allow", "require", "refuse"),
+        help="callers' SDES-SRTP: allow (default), require or refuse",
+    )
+    parser.add_argument(
         "--switch-id",
         metavar="ID",
         help="this switch's id on the CTI link and its journal's name (default: host name)",
@@ -322,6 +449,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(started, int):
         return started
     args, loaded = started
+    try:
+        mixer_port_range(loaded.settings.switch.mixer_ports)
+    except ValueError as exc:
+        print(f"cti-switch: {exc}", file=sys.stderr)
+        return EXIT_BAD_OPTION
     switch_id: str | None = None
     if not args.standalone:
         try:
@@ -338,8 +470,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BAD_USERS
     if not users:
         log.warning("no SIP users (--sip-users FILE or --demo): no agent can register")
+    try:
+        overrides = tls_overrides(args, loaded.settings) | media_safety_overrides(args)
+    except TlsOptionError as exc:
+        print(f"cti-switch: {exc}", file=sys.stderr)
+        return EXIT_BAD_OPTION
+    queue_features: tuple[dict[str, QueueFeatures], QueueFeatures] | None = None
+    if args.queues is not None:
+        try:
+            queue_features = load_queue_file(args.queues)
+        except QueueConfigError as exc:
+            print(f"cti-switch: {exc}", file=sys.stderr)
+            return EXIT_BAD_OPTION
     return asyncio.run(
-        run_switch(loaded.settings, users, standalone=args.standalone, switch_id=switch_id)
+        run_switch(
+            loaded.settings,
+            users,
+            standalone=args.standalone,
+            switch_id=switch_id,
+            outbound_gateway=args.outbound_gateway,
+            queue_features=queue_features,
+            overrides=overrides,
+        )
     )
 
 

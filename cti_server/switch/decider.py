@@ -72,6 +72,8 @@ class FailoverDecider:
         self._listeners: list[Callable[[Mode], None]] = []
         self._mode = Mode.CTI if link.up else Mode.FALLBACK
         self.adopted = 0
+        self._ringing: set[str] = set()
+        """CTI-routed calls whose agent leg is ringing (not answered yet)."""
         self._syncer: asyncio.Task[None] | None = None
         link.on_state_change(self._on_link)
         link.command_guard = self._guard
@@ -160,13 +162,10 @@ class FailoverDecider:
             elif _ends_call(report) and self.link.up:
                 self.link.request_replay()
             return
-        if (
-            not self.link.up
-            and self.link.owns(call_id)
-            and report.kind in (SwitchCallEventKind.FAILED, SwitchCallEventKind.RELEASED)
-            and report.leg is not LegRole.CALLER
-        ):
-            # A CTI-routed call stopped ringing while the server is gone: adopt it.
+        ring_ended = self._track_ring(report)
+        if ring_ended and not self.link.up and self.link.owns(call_id):
+            # A CTI-routed call stopped ringing while the server is gone: adopt it. (An
+            # agent hanging up an answered call is no failed ring: that call just ends.)
             self.link.report(report)
             fallback.observe(report)
             self._adopt(call_id)
@@ -180,6 +179,36 @@ class FailoverDecider:
         self.fallback.registration(report)
 
     # -- internals -----------------------------------------------------------------------
+
+    def _track_ring(self, r: CallReport) -> bool:
+        """Follow the agent leg of CTI-routed calls; True when ``r`` ends a ring that was
+        not answered (ring-no-answer, busy, unreachable, withdrawn offer: ``failed`` on
+        the agent leg, the call goes back to the queue). An agent leg ``released`` ends
+        with its call (an answered call hung up, or the caller gone): no adoption."""
+        call_id, kind = r.call_id, r.kind
+        if r.leg is LegRole.CALLER:
+            if kind in (
+                SwitchCallEventKind.RELEASED,
+                SwitchCallEventKind.FAILED,
+                SwitchCallEventKind.BRIDGED,
+            ):
+                self._ringing.discard(call_id)
+            return False
+        if r.leg not in (LegRole.AGENT, LegRole.EXTERNAL):
+            return False  # a consultation's leg says nothing about the call's own ring
+        if kind is SwitchCallEventKind.RINGING:
+            self._ringing.add(call_id)
+            return False
+        if kind is SwitchCallEventKind.ANSWERED:
+            self._ringing.discard(call_id)
+            return False
+        if kind is SwitchCallEventKind.FAILED:  # the core puts the call back in its queue
+            if call_id in self._ringing:
+                self._ringing.discard(call_id)
+                return True
+        elif kind is SwitchCallEventKind.RELEASED:  # the agent leg ends with the call
+            self._ringing.discard(call_id)
+        return False
 
     def _delivered(self, call_id: str) -> Callable[[], None]:
         def done() -> None:

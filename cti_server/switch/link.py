@@ -43,6 +43,7 @@ from shared.protocol.errors import ErrorCode, ProtocolError
 from shared.protocol.handshake import ClientKind, TokenCredentials
 from shared.protocol.switch import (
     AgentsSnapshot,
+    FlowDocument,
     LegRole,
     OfferToAgent,
     RouteResponse,
@@ -55,6 +56,7 @@ from shared.protocol.switch import (
     SwitchCommand,
     SwitchCommandResult,
     SwitchFallbackReport,
+    SwitchFlowGet,
     SwitchLookup,
     SwitchRegistration,
     SwitchRouteRequest,
@@ -200,6 +202,10 @@ class CtiLink:
         self._registrations: dict[str, _Registration] = {}
         self._seen: OrderedDict[str, SwitchCommandResult | None] = OrderedDict()
         self._calls: dict[str, LinkCall] = {}
+        self._held: dict[str, list[_Outgoing]] = {}
+        """Reports of a call whose ``arrived`` came before its arrival route request: sent
+        once that request is answered (or given up), so the server creates the call from
+        the route request, with caller, customer and tier (R-IN-3)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -252,8 +258,8 @@ class CtiLink:
 
     @property
     def queued(self) -> int:
-        """Messages waiting to be sent."""
-        return len(self._out)
+        """Messages waiting to be sent (with reports held for their route request)."""
+        return len(self._out) + sum(len(held) for held in self._held.values())
 
     def on_state_change(self, callback: Callable[[bool], None]) -> None:
         """``callback(up)`` on every change between up and not up."""
@@ -307,9 +313,12 @@ class CtiLink:
             self._set_state(LinkState.CONNECTING)
             try:
                 welcome = await self.client.open()
-            except (OSError, TimeoutError, ProtocolError, ConnectionLost) as exc:
+            except Exception as exc:
+                # Whatever the failure (refused, timeout, a hello refused, or a peer that
+                # accepts and closes before the WebSocket handshake: InvalidMessage), the
+                # link must keep retrying: it never gives up on its own (R-IN-3).
                 self.last_error = str(exc) or type(exc).__name__
-                log.debug("CTI link: connect failed (%s); retry in %.2f s", exc, backoff)
+                log.debug("CTI link: connect failed (%r); retry in %.2f s", exc, backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, self.backoff_max)
                 continue
@@ -323,9 +332,10 @@ class CtiLink:
             self._set_state(LinkState.SYNCING)
             try:
                 await self._sync()
-            except (ConnectionLost, TimeoutError, ProtocolError) as exc:
-                self.last_error = str(exc)
-                log.warning("CTI link: sync after connect failed: %s", exc)
+            except Exception as exc:  # retried like a failed connect: the link never dies
+                self.last_error = str(exc) or type(exc).__name__
+                expected = isinstance(exc, (ConnectionLost, TimeoutError, ProtocolError))
+                log.warning("CTI link: sync after connect failed: %r", exc, exc_info=not expected)
                 await self.client.disconnect()
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, self.backoff_max)
@@ -487,6 +497,13 @@ class CtiLink:
     # -- Decider -------------------------------------------------------------------------
 
     async def route(self, query: RouteQuery) -> RouteResponse:
+        try:
+            return await self._route(query)
+        finally:
+            # the route request went first: now the reports it held back (``arrived`` …)
+            self._release_held(query.call_id)
+
+    async def _route(self, query: RouteQuery) -> RouteResponse:
         if not self.up:
             raise DecisionUnavailable(f"the CTI link is {self._state}")
         try:
@@ -540,6 +557,32 @@ class CtiLink:
             raise DecisionUnavailable(f"unexpected look-up result {type(body).__name__}")
         return LookupResult(values=dict(body.values), error=body.error)
 
+    async def fetch_flow(self, flow_id: str, version: int | None) -> FlowDocument:
+        """``switch.flow_get`` (1.2 servers, R-IVR-5): a stored IVR flow version.
+
+        Raises ``DecisionUnavailable`` when it cannot ask (link not up, a server older
+        than 1.2, timeout, lost connection, retryable error) and ``ProtocolError`` for a
+        definitive refusal (no such flow or version)."""
+        if not self.up:
+            raise DecisionUnavailable(f"the CTI link is {self._state}")
+        version_now = self.version
+        if version_now is None or version_now.major != 1 or version_now.minor < 2:
+            raise DecisionUnavailable(f"the CTI server speaks {version_now}: no switch.flow_get")
+        try:
+            body = await self.client.request(
+                SwitchFlowGet(id=0, flow_id=flow_id, version=version),
+                timeout=self.route_timeout,
+            )
+        except (ConnectionLost, TimeoutError) as exc:
+            raise DecisionUnavailable(f"flow fetch failed: {exc or 'timeout'}") from None
+        except ProtocolError as exc:
+            if exc.code in _RETRYABLE:
+                raise DecisionUnavailable(str(exc)) from None
+            raise
+        if not isinstance(body, FlowDocument):
+            raise DecisionUnavailable(f"unexpected flow result {type(body).__name__}")
+        return body
+
     def report(self, report: CallReport, on_delivered: Callable[[], None] | None = None) -> None:
         """Queue a call event (never blocks; dropped and counted when the queue is full).
 
@@ -568,7 +611,25 @@ class CtiLink:
             detail=report.detail,
         )
         self._queued_reports += 1
-        self._enqueue(_Outgoing(msg, counted=True, on_done=on_delivered))
+        item = _Outgoing(msg, counted=True, on_done=on_delivered)
+        held = self._held.get(report.call_id)
+        if held is not None:
+            held.append(item)  # after the call's held-back ``arrived``, in order
+        elif report.kind is SwitchCallEventKind.ARRIVED and report.call_id not in self._calls:
+            # The core reports the arrival before it asks the arrival route question:
+            # hold it until that question is answered (see :meth:`route`); never longer
+            # than two route timeouts, whatever happens to the question.
+            self._held[report.call_id] = [item]
+            with contextlib.suppress(RuntimeError):  # no running loop: released by route
+                asyncio.get_running_loop().call_later(
+                    2 * self.route_timeout, self._release_held, report.call_id
+                )
+        else:
+            self._enqueue(item)
+
+    def _release_held(self, call_id: str) -> None:
+        for item in self._held.pop(call_id, ()):
+            self._enqueue(item)
 
     def registration(self, report: RegistrationReport) -> None:
         """Remember it (re-sent in full after every reconnect) and send it when up."""
@@ -600,6 +661,7 @@ class CtiLink:
         return call_id in self._calls
 
     def forget(self, call_id: str) -> LinkCall | None:
+        self._release_held(call_id)
         return self._calls.pop(call_id, None)
 
     def waiting_calls(self) -> list[LinkCall]:

@@ -92,8 +92,10 @@ VERSION_1_0 = ProtocolVersion(major=1, minor=0)
 """The first version: everything not marked otherwise."""
 VERSION_1_1 = ProtocolVersion(major=1, minor=1)
 """Adds switch look-ups, agent states for the switch, ``system.mode`` and consult actions."""
+VERSION_1_2 = ProtocolVersion(major=1, minor=2)
+"""Adds ``switch.flow_get`` (the switch fetches IVR flow versions from the server)."""
 
-PROTOCOL_VERSION = VERSION_1_1
+PROTOCOL_VERSION = VERSION_1_2
 """The version this code speaks (it also speaks every lower minor of the same major)."""
 
 

@@ -11,7 +11,7 @@ from shared.protocol.call import ConsultResult
 from shared.protocol.errors import DetailValue, ErrorCode
 from shared.protocol.handshake import Snapshot
 from shared.protocol.supervisor import MonitorResult, SubscriptionResult
-from shared.protocol.switch import AgentsSnapshot, LookupResult, RouteResponse
+from shared.protocol.switch import AgentsSnapshot, FlowDocument, LookupResult, RouteResponse
 
 AnyResultBody = (
     Snapshot
@@ -21,6 +21,7 @@ AnyResultBody = (
     | RouteResponse
     | LookupResult
     | AgentsSnapshot
+    | FlowDocument
 )
 """Every typed result body (tagged by ``kind``)."""
 

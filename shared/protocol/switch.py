@@ -13,6 +13,9 @@ Version 1.1 adds IVR self-service look-ups (``switch.lookup``), the agents' stat
 the switch's fallback ACD (``switch.agent_state`` events and the
 ``switch.agents_snapshot`` request) and consultation actions (``consult``,
 ``consult_drop``, ``transfer_consult``). A server sends none of them to a 1.0 switch.
+
+Version 1.2 adds ``switch.flow_get``: the switch fetches the IVR flow version a route
+response names (R-IVR-5) and caches it for when the link is down.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from shared.protocol.agent import AgentState
 from shared.protocol.base import (
     VERSION_1_0,
     VERSION_1_1,
+    VERSION_1_2,
     AgentId,
     CallId,
     DtmfDigits,
@@ -208,6 +212,44 @@ class SwitchLookup(Request, frozen=True, kw_only=True, tag="switch.lookup"):
             ("service", self.service),
             ("args", masked(self.args)),
         ]
+
+
+# --- IVR flows for the switch (1.2) ---------------------------------------------
+
+FlowVersion = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+
+MAX_FLOW_NODES = 2_000
+"""Most top-level entries a fetched flow document may carry (a generous bound)."""
+
+
+class FlowDocument(ResultBody, frozen=True, kw_only=True, tag="switch.flow_get"):
+    """One stored version of an IVR flow: its JSON document (``shared.ivr`` format).
+
+    The server only hands out documents that pass ``shared.ivr``'s validation;
+    ``published`` says whether this is the version route responses name now.
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_2
+
+    flow_id: FlowId
+    version: FlowVersion
+    published: bool = False
+    document: Annotated[dict[str, Any], msgspec.Meta(max_length=MAX_FLOW_NODES)]
+
+
+class SwitchFlowGet(Request, frozen=True, kw_only=True, tag="switch.flow_get"):
+    """Fetch version ``version`` of flow ``flow_id`` (``None``: the published one).
+
+    An unknown flow or version is ``invalid_field`` (``detail.field`` = ``flow_id`` or
+    ``version``); the switch then keeps running what it has (its cache, else the
+    shipped flow).
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_2
+    result_type = FlowDocument
+
+    flow_id: FlowId
+    version: FlowVersion | None = None
 
 
 # --- agent states for the switch (1.1) ------------------------------------------
@@ -494,5 +536,6 @@ SwitchRequest = (
     | SwitchFallbackReport
     | SwitchLookup
     | SwitchAgentsSnapshot
+    | SwitchFlowGet
 )
 SwitchEvent = SwitchCommand | SwitchAgentState

@@ -167,6 +167,69 @@ class LoggedProcess:
             self._reader = None
 
 
+class LinkProxy:
+    """A TCP forwarder on 127.0.0.1 the test owns, in front of the CTI server's port: the
+    switch's link goes through it, so the test decides when a restarted server becomes
+    reachable for the switch (``opened``); while closed, connections are refused at once
+    (accepted and closed). A connection ends when either side ends."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.opened = True
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.accepted = self.forwarded = 0
+        self.last_error: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"LinkProxy(:{self.port} → :{self.target_port}, opened={self.opened}, "
+            f"accepted={self.accepted}, forwarded={self.forwarded}, error={self.last_error})"
+        )
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.port
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        if not self.opened:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError as exc:
+            self.last_error = str(exc)
+            writer.close()
+            return
+        self.forwarded += 1
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
+    async def close(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+
 # --- phones ------------------------------------------------------------------------
 
 

@@ -9,6 +9,16 @@ reaches the queue, the waiting call and a new call reach the agents as they beco
 switch's link reconnects and replays its journal; the server records the fallback calls
 (``fallback_*`` dispositions, contact records) and keeps the agent still talking on a
 fallback call busy (the next call goes to the other agent).
+
+The switch reaches the server through a TCP forwarder the test owns (``LinkProxy``), so
+a desktop can log in to the restarted server before the switch reconnects and be told
+of the reconciled outage (``system.mode``).
+
+Per gap fixed (docs/switch.md, "Known gaps"): CTI-routed calls are recorded with their
+caller and tier (route request before the ``arrived`` report); agents hanging up
+bridged CTI calls during the outage do not make the fallback adopt them (the journal
+holds only B, C and D); an agent who logs in while still talking on an adopted fallback
+call is busy on it, not offered another call.
 """
 
 from __future__ import annotations
@@ -22,9 +32,12 @@ import pytest
 from cti_server.store import CallStore, make_engine
 from cti_server.store.calls import CallView, ContactView
 from shared.cti_client import CtiClient
+from shared.protocol.agent import AgentWorkNotReady
 from shared.protocol.call import CallDelivered, CallEstablished
+from shared.protocol.system import SwitchMode, SystemMode
 from tests.e2e.conftest import PhoneFactory, ProcessFactory
 from tests.e2e.e2e_support import (
+    LinkProxy,
     Phone,
     expect,
     free_port,
@@ -36,19 +49,7 @@ from tests.e2e.e2e_support import (
     until,
 )
 
-pytestmark = [
-    pytest.mark.asyncio,
-    pytest.mark.slow,
-    pytest.mark.xfail(
-        strict=True,
-        reason="known integration bugs (docs/switch.md, 'Known gaps'): the switch link "
-        "sends a call's 'arrived' report before its route request, so the server creates "
-        "the call without caller and tier; an agent hanging up a bridged call while the "
-        "link is down is taken for a failed ring and the call is adopted; the server "
-        "does not protect an agent who logs in after the replay while talking on an "
-        "adopted fallback call. Remove this marker once they are fixed.",
-    ),
-]
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 # Callers who are not demo customers (tier normal, served by the "general" group): the
 # IVR's main menu; 2 = technical support (q_broadband, level 1 in "general": agents 1003
@@ -153,6 +154,8 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
     reconciles calls and agent state from the switch's journal."""
     ws_port, sip_port = free_port(), free_port()
     url = f"ws://127.0.0.1:{ws_port}"
+    proxy = LinkProxy(ws_port)
+    link_url = f"ws://127.0.0.1:{await proxy.start()}"
     db = tmp_path / "cti" / "opencc.sqlite3"
     journal = tmp_path / "switch" / "switch" / f"{SWITCH_ID}.journal.jsonl"
     server_args = [
@@ -177,7 +180,7 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
             "--set",
             "switch.rtpengine_ng=127.0.0.1:0",
             "--set",
-            f"switch.cti_url={url}",
+            f"switch.cti_url={link_url}",
             "--set",
             f"paths.data_dir={tmp_path / 'switch'}",
         ],
@@ -185,7 +188,10 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
     await asyncio.gather(server.start(), switch.start())
     await server.wait_for(r"listening on 127\.0\.0\.1:\d+", timeout=60)
     await switch.wait_for(r"switch ready on sip:", timeout=30)
-    await switch.wait_for(r"CTI mode: the CTI link", timeout=30)
+    try:
+        await switch.wait_for(r"CTI mode: the CTI link", timeout=30)
+    except AssertionError:
+        raise AssertionError(f"the switch never reached the server through {proxy!r}") from None
     sw = ("127.0.0.1", sip_port)
     desks: list[CtiClient] = []
     try:
@@ -253,18 +259,40 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
         assert not d.bye.is_set()
         assert len(agent_a1.invites) == 2 and len(agent_a2.invites) == 2
         c_id = journal_call_id(journal, C)
+        outage = journal.read_text()
+        assert a1_id not in outage and a2_id not in outage  # hung up: not adopted
 
         # --- the CTI server restarts on the same port and database ----------------
-        mark = switch.mark
+        # (the switch cannot reach it until the test opens the forwarder)
+        proxy.opened = False
+        mark, server_mark = switch.mark, server.mark
         await server.start()
-        await server.wait_for(r"listening on 127\.0\.0\.1:\d+", timeout=60)
+        await server.wait_for(r"listening on 127\.0\.0\.1:\d+", after=server_mark, timeout=60)
+        # A desktop is back before the switch: it is told of the reconciled outage.
+        free_desk = await ready_desktop(url, agent_a1.user)
+        desks.append(free_desk)
+        proxy.opened = True
         replayed = await switch.wait_for(
-            r"fallback journal replayed: (\d+) calls", after=mark, timeout=15
+            r"fallback journal replayed: (\d+) calls", after=mark, timeout=20
         )
         await switch.wait_for(r"CTI mode: the CTI link", after=mark, timeout=10)
-        assert int(replayed.group(1)) >= 3  # B, C and D (D still in progress)
+        # B, C and D (D still in progress); A1 and A2, CTI calls the agents hung up
+        # during the outage, were not adopted by the fallback.
+        assert int(replayed.group(1)) == 3
+        mode = await expect(free_desk, SystemMode, timeout=10)
+        assert (mode.switch_id, mode.mode) == (SWITCH_ID, SwitchMode.NORMAL)
+        assert mode.detail is not None and "3 call(s) reconciled" in mode.detail, mode.detail
 
-        views = await asyncio.to_thread(read_calls, db, [b_id, c_id, d_id])
+        views = await asyncio.to_thread(read_calls, db, [a1_id, a2_id, b_id, c_id, d_id])
+        # CTI-routed before the outage: caller, tier (from the route request) and agent.
+        for call_id, number, phone in ((a1_id, A1, agent_a1), (a2_id, A2, agent_a2)):
+            view = views[call_id]
+            assert (view.caller_number, view.tier_id, view.agent_id) == (
+                number,
+                "normal",
+                phone.user,
+            ), view
+            assert view.answered_at is not None
         assert (views[b_id].disposition, views[b_id].agent_id) == (
             "fallback_answered",
             agent_a1.user,
@@ -286,17 +314,41 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
         delivered = await expect(busy_desk, CallDelivered, timeout=5)
         assert delivered.call_id == d_id
         assert (await expect(busy_desk, CallEstablished, timeout=5)).call_id == d_id
-        desks.append(await ready_desktop(url, agent_a1.user))
         e = await place(make_phone, E, sw, SUPPORT)
         e_id = await offered(agent_a1, 3, timeout=15)
         assert e_id not in (a1_id, a2_id, b_id, d_id)
+        assert (await expect(free_desk, CallDelivered, timeout=5)).call_id == e_id
         await assert_talking(e, agent_a1, "E after the restart")
         assert len(agent_a2.invites) == 2  # busy on D: no offer
         assert not d.bye.is_set()
         await assert_talking(d, agent_a2, "D after the restart")
+
+        # D ends: its agent gets after-call work for it; the server records it
+        # answered by that agent. E is recorded with its caller, tier and agent.
+        await agent_a2.hang_up()
+        await asyncio.wait_for(d.bye.wait(), 5)
+        assert (await expect(busy_desk, AgentWorkNotReady, timeout=5)).call_id == d_id
+
+        async def d_closed() -> bool:
+            rows = await asyncio.to_thread(read_calls, db, [d_id])
+            return rows[d_id].disposition is not None
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while not await d_closed():
+            assert loop.time() < deadline, "D was never closed on the server"
+            await asyncio.sleep(0.1)
+        views = await asyncio.to_thread(read_calls, db, [d_id, e_id])
+        assert (views[d_id].disposition, views[d_id].agent_id) == ("answered", agent_a2.user)
+        assert (views[e_id].caller_number, views[e_id].tier_id, views[e_id].agent_id) == (
+            E,
+            "normal",
+            agent_a1.user,
+        )
     finally:
         for desk in desks:
             await desk.close()
+        await proxy.close()
     assert await switch.stop() == 0
     assert "Traceback" not in "".join(switch.lines)
 

@@ -48,8 +48,12 @@ async def offer(
     *,
     ring_timeout: float | None = None,
     caller_display: str | None = None,
+    role: LegRole = LegRole.AGENT,
 ) -> None:
-    """Ring ``agent_id`` at ``contact`` for ``call`` (which must be waiting in the queue)."""
+    """Ring ``agent_id`` at ``contact`` for ``call`` (which must be waiting in the queue).
+
+    ``role`` ``external``: ``agent_id`` is an outside number, ``contact`` the gateway URI.
+    """
     if call.phase is Phase.OFFERING and call.agent is not None and call.agent.agent_id == agent_id:
         return  # the same offer again (e.g. a replayed command)
     if call.phase is not Phase.QUEUED:
@@ -66,6 +70,7 @@ async def offer(
         agent_id=agent_id,
         contact=contact,
         ring_timeout=ring_timeout if ring_timeout is not None else core.config.default_ring_timeout,
+        role=role,
     )
     host, _ = core.stack.local_address("UDP")
     user = call.caller or "anonymous"
@@ -84,7 +89,7 @@ async def offer(
         ) from exc
     call.agent = leg
     call.phase = Phase.OFFERING
-    core.emit(call, SwitchCallEventKind.RINGING, leg=LegRole.AGENT, agent_id=agent_id)
+    core.emit(call, SwitchCallEventKind.RINGING, leg=leg.role, agent_id=leg.report_agent_id)
     leg.task = core.spawn(_ring(core, call, leg), f"agent-leg-{call.call_id}-{agent_id}")
 
 
@@ -132,8 +137,8 @@ def _back_to_queue(
     core.emit(
         call,
         SwitchCallEventKind.FAILED,
-        leg=LegRole.AGENT,
-        agent_id=leg.agent_id,
+        leg=leg.role,
+        agent_id=leg.report_agent_id,
         cause=cause,
         detail=detail,
     )
@@ -153,11 +158,26 @@ async def _answered(core: SwitchCore, call: Call, leg: AgentLeg, result: InviteR
         sdp = result.answer.to_text()
         await core.ng.answer(sdp, call.call_id, call.caller_tag, call.b_tag, core.config.media)
     except NgError as exc:
-        log.warning("%s: bridging to %s failed: %s", call.call_id, leg.agent_id, exc)
+        # rtpengine has dropped (or never had) the media of this call: offering it to
+        # the next agent cannot help, so the call ends (BYE both sides, ``released``
+        # with cause ``failed`` and the media error as detail).
+        detail = f"media failure while bridging: {exc}"[:200]
+        log.warning("%s: bridging to %s failed: %s: call ended", call.call_id, leg.agent_id, exc)
+        leg.ended = True
+        leg.dialog = None
+        call.agent = None
         core.forget_dialog(dialog)
         with contextlib.suppress(TransportError, DialogError):
             await core.stack.bye(dialog)
-        _back_to_queue(core, call, leg, ClearCause.FAILED, f"media: {exc}")
+        core.emit(
+            call,
+            SwitchCallEventKind.RELEASED,
+            leg=leg.role,
+            agent_id=leg.report_agent_id,
+            cause=ClearCause.FAILED,
+            detail=detail,
+        )
+        await core.hang_up(call, ClearCause.FAILED, detail=detail)
         return
     call.b_side_sdp = sdp
     with contextlib.suppress(NgError):
@@ -165,9 +185,11 @@ async def _answered(core: SwitchCore, call: Call, leg: AgentLeg, result: InviteR
     leg.answered = True
     call.phase = Phase.BRIDGED
     # Answered first: deciders treat a queue_leave without an answer as a withdrawal.
-    core.emit(call, SwitchCallEventKind.ANSWERED, leg=LegRole.AGENT, agent_id=leg.agent_id)
-    core.emit(call, SwitchCallEventKind.BRIDGED, agent_id=leg.agent_id)
-    core.emit(call, SwitchCallEventKind.QUEUE_LEAVE, queue_id=call.queue_id, agent_id=leg.agent_id)
+    core.emit(call, SwitchCallEventKind.ANSWERED, leg=leg.role, agent_id=leg.report_agent_id)
+    core.emit(call, SwitchCallEventKind.BRIDGED, agent_id=leg.report_agent_id)
+    core.emit(
+        call, SwitchCallEventKind.QUEUE_LEAVE, queue_id=call.queue_id, agent_id=leg.report_agent_id
+    )
 
 
 async def agent_hung_up(core: SwitchCore, call: Call, leg: AgentLeg) -> None:
@@ -177,8 +199,8 @@ async def agent_hung_up(core: SwitchCore, call: Call, leg: AgentLeg) -> None:
     core.emit(
         call,
         SwitchCallEventKind.RELEASED,
-        leg=LegRole.AGENT,
-        agent_id=leg.agent_id,
+        leg=leg.role,
+        agent_id=leg.report_agent_id,
         cause=ClearCause.NORMAL,
     )
     call.agent = None
@@ -198,8 +220,8 @@ async def drop(core: SwitchCore, call: Call, leg: AgentLeg, cause: ClearCause) -
         core.emit(
             call,
             SwitchCallEventKind.RELEASED,
-            leg=LegRole.AGENT,
-            agent_id=leg.agent_id,
+            leg=leg.role,
+            agent_id=leg.report_agent_id,
             cause=ClearCause.NORMAL,
         )
     else:
@@ -208,8 +230,8 @@ async def drop(core: SwitchCore, call: Call, leg: AgentLeg, cause: ClearCause) -
         core.emit(
             call,
             SwitchCallEventKind.RELEASED,
-            leg=LegRole.AGENT,
-            agent_id=leg.agent_id,
+            leg=leg.role,
+            agent_id=leg.report_agent_id,
             cause=cause,
         )
 

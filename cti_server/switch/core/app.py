@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cti_server.switch.core.b2bua import CoreConfig, FlowSource, SwitchCore, shipped_flow_source
-from cti_server.switch.core.queue import ensure_moh
+from cti_server.switch.core.b2bua import (
+    CoreConfig,
+    FlowPrefetch,
+    FlowSource,
+    SwitchCore,
+    shipped_flow_source,
+)
+from cti_server.switch.core.queue import QueueFeatures, ensure_moh
+from cti_server.switch.core.reaper import ReaperConfig, RtpReaper
 from cti_server.switch.media.dtmf import DtmfEvent, DtmfListener
+from cti_server.switch.media.mixer import DEFAULT_PORT_RANGE, Mixer, MixerError
 from cti_server.switch.media.ng import MediaOptions
 from cti_server.switch.media.process import RtpEngineConfig, RtpEngineProcess
 from cti_server.switch.ports import CallControl, Decider, RegistrationReport
@@ -32,7 +40,9 @@ from cti_server.switch.sip import (
     SipStack,
     TimerConfig,
 )
+from cti_server.switch.sip.timers import SessionTimerConfig
 from cti_server.switch.sip.transaction import LoopScheduler
+from cti_server.switch.sip.transport import TlsConfig
 
 log = logging.getLogger("switch.app")
 
@@ -59,6 +69,35 @@ class SwitchAppConfig:
     sip_timers: TimerConfig = field(default_factory=TimerConfig)
     ring_timeout: float = 20.0
     media: MediaOptions = field(default_factory=lambda: MediaOptions(inject_dtmf=True))
+    queues: Mapping[str, QueueFeatures] = field(default_factory=dict)
+    """Per-queue announcements and max wait → overflow (docs/switch.md, R-IVR-1..4)."""
+    queue_default: QueueFeatures = field(default_factory=QueueFeatures)
+    voicemail_dir: Path | None = None
+    """Voicemail WAVs; None = ``<recordings_dir>/voicemail``, else ``<moh folder>/../voicemail``."""
+    outbound_gateway: str | None = None
+    """SIP URI template for outside numbers (``sip:{number}@gw.example:5060``); None = none."""
+    mixer_ports: tuple[int, int] = DEFAULT_PORT_RANGE
+    """UDP range of the RTP mixer of consultations, conferences and monitoring."""
+    sip_tls_port: int | None = None
+    """SIP over TLS listener (usually 5061; 0 = any free port; None = no TLS)."""
+    sip_tls: TlsConfig | None = None
+    """Certificate, key, CA and verification for TLS (required with ``sip_tls_port``)."""
+    session_timers: SessionTimerConfig | None = field(default_factory=SessionTimerConfig)
+    """RFC 4028 session timers on trunk calls (None: off)."""
+    reaper: ReaperConfig | None = field(default_factory=ReaperConfig)
+    """Hang up calls whose caller sends no RTP (None: off; docs/switch.md)."""
+    srtp: str = "allow"
+    """Callers' SDES-SRTP: ``allow``, ``require`` or ``refuse`` (:class:`CoreConfig`)."""
+
+
+def _mixer(cfg: SwitchAppConfig) -> Mixer | None:
+    """The RTP mixer on rtpengine's interface; None (multi-party calls refused
+    ``unavailable``) when the interface or range is unusable."""
+    try:
+        return Mixer(host=cfg.rtpengine.interface, port_range=cfg.mixer_ports)
+    except MixerError as exc:
+        log.error("no RTP mixer (consult, conference, monitoring unavailable): %s", exc)
+        return None
 
 
 class SwitchApp:
@@ -72,16 +111,20 @@ class SwitchApp:
         *,
         attach: Callable[[CallControl], None] | None = None,
         flows: FlowSource = shipped_flow_source,
+        flow_prefetch: FlowPrefetch | None = None,
     ) -> None:
         self.config = config
         self.decider = decider
         self.credentials = credentials
         self._attach = attach
         self.flows = flows
+        self.flow_prefetch = flow_prefetch
+        """Awaited on arrival before the flow starts (a ``FlowCache``; R-IVR-5)."""
         self.dtmf = DtmfListener(self._on_dtmf)
         self._engine: RtpEngineProcess | None = None
         self._core: SwitchCore | None = None
         self._stack: SipStack | None = None
+        self._reaper: RtpReaper | None = None
 
     @property
     def core(self) -> SwitchCore:
@@ -94,6 +137,11 @@ class SwitchApp:
         if self._stack is None:
             raise RuntimeError("the switch is not started")
         return self._stack
+
+    @property
+    def reaper(self) -> RtpReaper | None:
+        """The RTP-timeout reaper (None when ``config.reaper`` is None)."""
+        return self._reaper
 
     @property
     def engine(self) -> RtpEngineProcess:
@@ -126,8 +174,20 @@ class SwitchApp:
                     sink_host=cfg.rtpengine.interface,
                     default_ring_timeout=cfg.ring_timeout,
                     media=cfg.media,
+                    queues=cfg.queues,
+                    queue_default=cfg.queue_default,
+                    voicemail_dir=cfg.voicemail_dir
+                    or (
+                        cfg.recordings_dir / "voicemail"
+                        if cfg.recordings_dir is not None
+                        else cfg.moh_file.parent.parent / "voicemail"
+                    ),
+                    outbound_gateway=cfg.outbound_gateway,
+                    srtp=cfg.srtp,
                 ),
                 flows=self.flows,
+                flow_prefetch=self.flow_prefetch,
+                mixer=_mixer(cfg),
             )
             await core.start()
             self._core = core
@@ -146,6 +206,9 @@ class SwitchApp:
                     tcp_port=cfg.sip_port,
                     advertised_host=cfg.advertised_host,
                     timers=cfg.sip_timers,
+                    tls_port=cfg.sip_tls_port,
+                    tls=cfg.sip_tls,
+                    session_timers=cfg.session_timers,
                 ),
                 handler=core,
                 registrar=registrar,
@@ -153,6 +216,9 @@ class SwitchApp:
             core.attach(stack)
             self._stack = stack
             await stack.start()
+            if cfg.reaper is not None:
+                self._reaper = RtpReaper(core, cfg.reaper)
+                self._reaper.start()
         except BaseException:
             await self.stop()
             raise
@@ -170,6 +236,9 @@ class SwitchApp:
 
     async def stop(self) -> None:
         """Hang up every call, then stop SIP, rtpengine and the DTMF listener."""
+        if self._reaper is not None:
+            await self._reaper.close()
+            self._reaper = None
         if self._core is not None and self._stack is not None:
             await self._core.close()
         if self._stack is not None:

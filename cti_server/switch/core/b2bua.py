@@ -27,15 +27,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cti_server.switch.core import agent_leg, control
+from cti_server.switch.core import agent_leg, control, multiparty, transfer
 from cti_server.switch.core.calls import WAITING_PHASES, AgentLeg, Call, Phase, new_call_id
 from cti_server.switch.core.ivr_runner import IvrRunner, PromptLibrary
-from cti_server.switch.core.queue import start_moh
+from cti_server.switch.core.queue import QueueFeatures, QueueMonitor, start_moh
+from cti_server.switch.core.voicemail import VoicemailBox
 from cti_server.switch.media.dtmf import DTMF_DIGITS, DtmfEvent
 from cti_server.switch.media.ng import CallNotFoundError, MediaOptions, NgClient, NgError
 from cti_server.switch.ports import (
@@ -60,7 +61,14 @@ from cti_server.switch.sip.sdp import NoCommonCodec, SdpParseError
 from cti_server.switch.sip.transport import TransportError
 from shared.ivr import CallContext, Flow, default_flow, load_shipped_flow
 from shared.ivr.library import shipped_flow_names
-from shared.ivr.run import Hangup, Queue, RecordVoicemail, TerminalAction, Transfer
+from shared.ivr.run import (
+    Hangup,
+    Queue,
+    RecordVoicemail,
+    RequestCallback,
+    TerminalAction,
+    Transfer,
+)
 from shared.protocol.call import ClearCause
 from shared.protocol.errors import ErrorCode
 from shared.protocol.switch import (
@@ -71,10 +79,18 @@ from shared.protocol.switch import (
     SwitchCallEventKind,
 )
 
+if TYPE_CHECKING:
+    from cti_server.switch.media.mixer import Mixer
+
 log = logging.getLogger("switch.core")
 
 FlowSource = Callable[[str | None, int | None], Flow]
 """``(flow_id, flow_version) → Flow`` for the route response's flow."""
+
+FlowPrefetch = Callable[[str | None, int | None], Awaitable[object]]
+"""Awaited on a call's arrival before its flow starts, with the route response's
+``(flow_id, flow_version)``: makes that version available to the :data:`FlowSource`
+(``FlowCache.prefetch`` fetches it over the CTI link; R-IVR-5). Must not raise."""
 
 
 def shipped_flow_source(flow_id: str | None, flow_version: int | None) -> Flow:
@@ -102,6 +118,34 @@ class CoreConfig:
     """Ring time of an agent leg the decider offered without a command."""
     media: MediaOptions = field(default_factory=lambda: MediaOptions(inject_dtmf=True))
     """ng options of every offer/answer (``inject_dtmf`` is needed by ``send_dtmf``)."""
+    queues: Mapping[str, QueueFeatures] = field(default_factory=dict)
+    """Per-queue announcements and max wait → overflow (R-IVR-1..4), by queue id."""
+    queue_default: QueueFeatures = field(default_factory=QueueFeatures)
+    """Features of the queues not in ``queues`` (announcements every 30 s, no max wait)."""
+    voicemail_dir: Path | None = None
+    """Voicemail WAVs and callback requests the server could not take; None = no voicemail."""
+    outbound_gateway: str | None = None
+    """SIP URI template for outside numbers, e.g. ``sip:{number}@gw.example:5060``
+    (blind transfer / consult to a number, the IVR's transfer to a number); None = none."""
+    close_timeout: float = 5.0
+    """How long :meth:`SwitchCore.close` waits, overall, for the BYEs of the calls it
+    ends (sent all at once); a party that never answers does not hold up the stop."""
+    srtp: str = "allow"
+    """Callers' SDES-SRTP (``RTP/SAVP`` + ``a=crypto``): ``allow`` (SRTP or RTP; rtpengine
+    bridges SRTP to the agents' plain RTP), ``require`` (488 to plain RTP offers) or
+    ``refuse`` (488 to SRTP offers)."""
+
+
+def srtp_policy_error(caller_sdp: str, policy: str) -> str | None:
+    """Why ``caller_sdp`` breaks the SRTP ``policy`` (None: it does not)."""
+    secure = any(
+        line.startswith("m=audio ") and "/SAVP" in line for line in caller_sdp.splitlines()
+    )
+    if policy == "require" and not secure:
+        return "SRTP required (offer RTP/SAVP with a=crypto)"
+    if policy == "refuse" and secure:
+        return "SRTP not accepted here"
+    return None
 
 
 class _Sink(asyncio.DatagramProtocol):
@@ -124,12 +168,18 @@ class SwitchCore(BaseCallHandler):
         config: CoreConfig,
         *,
         flows: FlowSource = shipped_flow_source,
+        flow_prefetch: FlowPrefetch | None = None,
         clock: Callable[[], float] = time.time,
+        mixer: Mixer | None = None,
     ) -> None:
+        self.mixer = mixer
+        """The RTP mixer of multi-party calls (consult, conference, monitor); the core
+        starts and closes it. None: those commands fail ``unavailable``."""
         self.ng = ng
         self.decider = decider
         self.config = config
         self.flows = flows
+        self.flow_prefetch = flow_prefetch
         self.clock = clock
         self.prompts = PromptLibrary(config.prompts_dir)
         self.calls: dict[str, Call] = {}
@@ -141,6 +191,10 @@ class SwitchCore(BaseCallHandler):
         self._sink_protocol = _Sink()
         self.sink_address: tuple[str, int] = (config.sink_host, 0)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.queue_monitor = QueueMonitor(self, config.queues, config.queue_default)
+        """Queue announcements and max wait → overflow of the waiting calls."""
+        self.voicemail = VoicemailBox(self, config.voicemail_dir)
+        """Voicemail recordings and callback requests."""
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -163,12 +217,40 @@ class SwitchCore(BaseCallHandler):
         self._sink = transport
         host, port = transport.get_extra_info("sockname")[:2]
         self.sink_address = (str(host), int(port))
+        if self.mixer is not None:
+            self.mixer.start()
 
     async def close(self) -> None:
-        """Hang up every call (BYE both legs, rtpengine ``delete``), close the sink."""
-        for call in list(self.calls.values()):
-            async with call.lock:
-                await self._hang_up(call, ClearCause.NORMAL, detail="switch stopping")
+        """Hang up every call (BYE both legs, rtpengine ``delete``), close the sink.
+
+        The calls are hung up concurrently and the whole wait is bounded by
+        ``config.close_timeout``: a call whose BYE is still unanswered then is released
+        (``released``, detail ``switch stopping``) and deleted without waiting for it."""
+        calls = list(self.calls.values())
+        if calls:
+
+            async def end(call: Call) -> None:
+                async with call.lock:
+                    await self._hang_up(call, ClearCause.NORMAL, detail="switch stopping")
+
+            loop = asyncio.get_running_loop()
+            enders = [loop.create_task(end(call), name=f"close-{call.call_id}") for call in calls]
+            _, late = await asyncio.wait(enders, timeout=self.config.close_timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*enders, return_exceptions=True)
+            for call in calls:
+                if call.ended:
+                    continue
+                log.warning("%s: no answer to the BYE while stopping: released", call.call_id)
+                self.emit(
+                    call,
+                    SwitchCallEventKind.RELEASED,
+                    cause=ClearCause.NORMAL,
+                    detail="switch stopping",
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._finish(call), 2.0)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -176,6 +258,8 @@ class SwitchCore(BaseCallHandler):
         if self._sink is not None:
             self._sink.close()
             self._sink = None
+        if self.mixer is not None:
+            await self.mixer.close()
 
     async def media_lost(self) -> None:
         """rtpengine restarted and lost its calls: hang every call up."""
@@ -283,6 +367,8 @@ class SwitchCore(BaseCallHandler):
         except DecisionUnavailable as exc:
             log.warning("%s: no routing decision (%s): default flow", record.call_id, exc)
             route = RouteResponse()
+        if self.flow_prefetch is not None:  # the caller still hears ringing meanwhile
+            await self.flow_prefetch(route.flow_id, route.flow_version)
         async with record.lock:
             if record.ended:
                 return
@@ -315,6 +401,12 @@ class SwitchCore(BaseCallHandler):
     async def _answer_caller(self, call: Call) -> bool:
         """rtpengine offer/answer, then 200 OK to the caller. False: the call is gone."""
         incoming = call.incoming
+        refused = srtp_policy_error(call.caller_sdp, self.config.srtp)
+        if refused is not None:
+            incoming.reject(488, refused)
+            self.emit(call, SwitchCallEventKind.FAILED, cause=ClearCause.FAILED, detail=refused)
+            await self._finish(call)
+            return False
         try:
             offer = await self.ng.offer(
                 call.caller_sdp, call.call_id, call.caller_tag, self.config.media
@@ -359,14 +451,14 @@ class SwitchCore(BaseCallHandler):
                 await agent_leg.offer(self, call, action.agent_id, contact)
             elif action.agent_id is not None:
                 await self.enter_queue(call, None)
+            elif action.number:
+                await transfer.ivr_to_number(self, call, action.number)
             else:
-                detail = "transfer to an external number is not supported yet"
+                detail = "the flow's transfer names neither an agent nor a number"
                 self.emit(call, SwitchCallEventKind.FAILED, cause=ClearCause.FAILED, detail=detail)
                 await self._hang_up(call, ClearCause.FAILED, detail=detail)
         elif isinstance(action, RecordVoicemail):
-            detail = "voicemail is not supported yet"
-            self.emit(call, SwitchCallEventKind.FAILED, cause=ClearCause.FAILED, detail=detail)
-            await self._hang_up(call, ClearCause.FAILED, detail=detail)
+            await self.voicemail.start(call, action)
         elif isinstance(action, Hangup):
             await self._hang_up(call, ClearCause.NORMAL, detail=action.reason)
 
@@ -381,6 +473,7 @@ class SwitchCore(BaseCallHandler):
     async def enter_queue(self, call: Call, queue_id: str | None) -> None:
         """Music on hold, ``queue_enter``, ``route(agent_needed)``; ring the agent if named."""
         await self._start_waiting(call, queue_id)
+        self.queue_monitor.entered(call, queue_id)
         runner = self.runners.get(call.call_id)
         self.emit(
             call,
@@ -430,6 +523,20 @@ class SwitchCore(BaseCallHandler):
     async def on_dialog_timeout(self, dialog: Dialog) -> None:
         await self._dialog_ended(dialog)
 
+    async def on_session_expired(self, dialog: Dialog) -> None:
+        """RFC 4028: a leg stopped refreshing its session; the stack already sent it BYE.
+        The caller's → the call is released (``failed``, detail ``session expired``)."""
+        call = self._by_dialog.get(dialog.id)
+        if call is None or call.dialog is None or call.dialog.id != dialog.id:
+            await self._dialog_ended(dialog)
+            return
+        async with call.lock:
+            if call.ended or call.dialog is None or call.dialog.id != dialog.id:
+                return
+            self._by_dialog.pop(dialog.id, None)
+            call.dialog = None  # the stack's BYE is on its way
+            await self.caller_lost(call, "session expired")
+
     async def _dialog_ended(self, dialog: Dialog) -> None:
         call = self._by_dialog.pop(dialog.id, None)
         if call is None:
@@ -440,6 +547,8 @@ class SwitchCore(BaseCallHandler):
             if call.dialog is not None and call.dialog.id == dialog.id:
                 call.dialog = None
                 await self._caller_left(call)
+            elif multiparty.owns(call, dialog):
+                await multiparty.leg_ended(self, call, dialog)
             elif call.agent is not None and call.agent.dialog is dialog:
                 await agent_leg.agent_hung_up(self, call, call.agent)
 
@@ -470,6 +579,8 @@ class SwitchCore(BaseCallHandler):
         async with call.lock:
             if call.ended:
                 return None
+            if call.mix is not None and (call.dialog is None or call.dialog.id != dialog.id):
+                return multiparty.reinvite_answer(call, dialog, request.body)
             from_caller = call.dialog is not None and call.dialog.id == dialog.id
             sdp = request.body.decode(errors="replace")
             from_tag, to_tag = (
@@ -477,7 +588,7 @@ class SwitchCore(BaseCallHandler):
             )
             other = call.b_side_sdp if from_caller else call.caller_sdp
             try:
-                await self.ng.offer(sdp, call.call_id, from_tag, self.config.media)
+                await self.ng.offer(sdp, call.call_id, from_tag, self._reoffer_media(from_caller))
                 answer = await self.ng.answer(
                     other, call.call_id, from_tag, to_tag, self.config.media
                 )
@@ -508,6 +619,7 @@ class SwitchCore(BaseCallHandler):
             runner.caller_hung_up()
         if call.agent is not None:
             await agent_leg.drop(self, call, call.agent, cause)
+        self.voicemail.caller_left(call)
         self.emit(call, SwitchCallEventKind.RELEASED, cause=cause)
         await self._finish(call)
 
@@ -533,8 +645,28 @@ class SwitchCore(BaseCallHandler):
     async def hang_up(self, call: Call, cause: ClearCause, *, detail: str | None = None) -> None:
         await self._hang_up(call, cause, detail=detail)
 
+    async def caller_lost(self, call: Call, detail: str) -> None:
+        """The caller is gone without a BYE (session expired, no RTP; lock held): the
+        agent leg gets BYE, the caller a BYE sent in the background (nobody may answer
+        it), ``queue_leave`` when waiting, ``released`` with cause ``failed``."""
+        if call.ended:
+            return
+        if call.phase in WAITING_PHASES:
+            self.emit(call, SwitchCallEventKind.QUEUE_LEAVE, queue_id=call.queue_id, detail=detail)
+        dialog, call.dialog = call.dialog, None
+        if dialog is not None:
+            self._by_dialog.pop(dialog.id, None)
+
+            async def bye() -> None:
+                with contextlib.suppress(TransportError, DialogError):
+                    await self.stack.bye(dialog)
+
+            self.spawn(bye(), f"bye-lost-caller-{call.call_id}")
+        await self._hang_up(call, ClearCause.FAILED, detail=detail)
+
     async def _finish(self, call: Call) -> None:
         """Forget the call and delete its rtpengine call."""
+        self.voicemail.caller_left(call)
         call.phase = Phase.ENDED
         call.ended_event.set()
         self.calls.pop(call.call_id, None)
@@ -544,8 +676,42 @@ class SwitchCore(BaseCallHandler):
             runner.stop()
         for did in [d for d, c in self._by_dialog.items() if c is call]:
             del self._by_dialog[did]
+        await multiparty.finish(self, call)
         with contextlib.suppress(CallNotFoundError, NgError):
             await self.ng.delete(call.call_id)
+
+    def new_runner(self, call: Call, flow: Flow) -> IvrRunner:
+        """A fresh flow run for ``call`` (replaces and stops its previous runner)."""
+        old = self.runners.pop(call.call_id, None)
+        if old is not None:
+            old.stop()
+        runner = IvrRunner(
+            call,
+            flow,
+            ng=self.ng,
+            prompts=self.prompts,
+            decider=self.decider,
+            host=self,
+            clock=self.clock,
+        )
+        self.runners[call.call_id] = runner
+        return runner
+
+    def callback_requested(self, call: Call, action: RequestCallback) -> None:
+        """IVR host: pass the flow's callback request on (the flow goes on meanwhile)."""
+        self.spawn(
+            self.voicemail.request_callback(self.decider, call, action),
+            f"callback-request-{call.call_id}",
+        )
+
+    def _reoffer_media(self, from_caller: bool) -> MediaOptions:
+        """ng options of a re-offer: from the agent side it must not rewrite the caller
+        side's protocol (an SRTP caller would get plain RTP: rtpengine then stops
+        sending to it), so ``transport protocol`` is left out; rtpengine keeps the
+        caller's ``RTP/SAVP`` and keys."""
+        if from_caller:
+            return self.config.media
+        return replace(self.config.media, transport_protocol=None)
 
     def track_dialog(self, dialog: Dialog, call: Call) -> None:
         self._by_dialog[dialog.id] = call
@@ -575,6 +741,7 @@ def dtmf_from_info(request: SipRequest) -> str | None:
 __all__ = [
     "AgentLeg",
     "CoreConfig",
+    "FlowPrefetch",
     "FlowSource",
     "SwitchCore",
     "dtmf_from_info",

@@ -1,4 +1,5 @@
-"""State of the calls the switch core owns: one caller leg, at most one agent leg.
+"""State of the calls the switch core owns: one caller leg, at most one agent leg
+(plus, while multi-party, a consult leg and supervisor legs on a mixer).
 
 One switch call is one rtpengine call (``call_id``) with two participants: the
 caller (``caller_tag``, the caller's SIP From tag) and the switch side
@@ -12,8 +13,15 @@ import asyncio
 import enum
 import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cti_server.switch.sip import Dialog, IncomingCall, OutgoingCall
+from cti_server.switch.sip.sdp import Origin
+from shared.protocol.supervisor import MonitorMode
+from shared.protocol.switch import LegRole
+
+if TYPE_CHECKING:
+    from cti_server.switch.core.multiparty import MixState
 
 
 class Phase(enum.StrEnum):
@@ -40,7 +48,12 @@ def new_call_id() -> str:
 
 @dataclass(slots=True, eq=False)
 class AgentLeg:
-    """The INVITE to an agent's softphone and, once answered, its dialog."""
+    """The INVITE to an agent's softphone (or another party) and, once answered, its dialog.
+
+    ``role`` ``agent`` is the call's agent; ``external`` an outside number reached
+    through the outbound gateway (``agent_id`` then holds the number); ``consult`` and
+    ``supervisor`` legs belong to a multi-party call (:mod:`.multiparty`).
+    """
 
     agent_id: str
     contact: str
@@ -50,6 +63,24 @@ class AgentLeg:
     answered: bool = False
     ended: bool = False
     task: asyncio.Task[None] | None = None
+    role: LegRole = LegRole.AGENT
+    port: str | None = None
+    """Its mixer port's label while the call is mixed."""
+    consult_call_id: str | None = None
+    """A consult leg's call id (its reports go there)."""
+    monitor_id: str | None = None
+    mode: MonitorMode | None = None
+    """A supervisor leg's monitor and mode."""
+
+    external: bool = False
+    """``agent_id`` is an outside number called through the outbound gateway."""
+    sdp_origin: Origin | None = None
+    """The ``o=`` line we last sent in its dialog (None: rtpengine's offer was the last)."""
+
+    @property
+    def report_agent_id(self) -> str | None:
+        """The agent id its reports carry (None for an outside number)."""
+        return None if self.external or self.role is LegRole.EXTERNAL else self.agent_id
 
 
 @dataclass(slots=True, eq=False)
@@ -77,6 +108,14 @@ class Call:
     business_selection: str | None = None
     agent: AgentLeg | None = None
     recording: str | None = None
+    mix: MixState | None = None
+    """The mixer room while the call is multi-party (consult, conference, monitor)."""
+    consult: AgentLeg | None = None
+    """The consultation leg the agent started (ringing or answered)."""
+    conferenced: bool = False
+    """The consult leg was joined into a conference with the caller."""
+    monitors: dict[str, AgentLeg] = field(default_factory=dict)
+    """Supervisor legs by monitor id."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     ended_event: asyncio.Event = field(default_factory=asyncio.Event)
 

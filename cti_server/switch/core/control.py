@@ -4,10 +4,11 @@ Supported: ``offer_to_agent``, ``bridge``, ``hangup`` (caller or agent leg),
 ``hold`` / ``unhold`` (rtpengine ``block media`` both ways plus music on hold to
 the caller), ``play`` (a prompt to the caller, optionally looped), ``record_start``
 / ``record_stop`` (rtpengine ``start``/``stop recording``: a pcap per call under
-the recordings folder), ``send_dtmf`` (rtpengine ``play DTMF``).
-
-Not yet (raise ``CommandFailed(UNAVAILABLE, "… not yet …")``): ``transfer``,
-``conference``, ``monitor`` / ``monitor_stop`` — see docs/switch.md.
+the recordings folder), ``send_dtmf`` (rtpengine ``play DTMF``), ``transfer`` (blind,
+:mod:`.transfer`), ``consult`` / ``consult_drop`` / ``transfer_consult`` /
+``conference`` / ``monitor`` / ``monitor_stop`` (on the mixer, :mod:`.multiparty`).
+While a call is mixed, ``hold`` / ``unhold`` play music on the caller's mixer port
+instead of blocking media in rtpengine.
 
 Runs with the call's lock held (:meth:`SwitchCore.execute` takes it).
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from cti_server.switch.core import agent_leg
+from cti_server.switch.core import agent_leg, multiparty, transfer
 from cti_server.switch.core.calls import TALKING_PHASES, Call, Phase
 from cti_server.switch.core.queue import MOH_REPEAT, start_moh
 from cti_server.switch.media.ng import NgError
@@ -26,6 +27,8 @@ from shared.protocol.errors import ErrorCode
 from shared.protocol.switch import (
     Bridge,
     Conference,
+    Consult,
+    ConsultDrop,
     Hangup,
     Hold,
     LegRole,
@@ -39,18 +42,12 @@ from shared.protocol.switch import (
     SwitchAction,
     SwitchCallEventKind,
     TransferCall,
+    TransferConsult,
     Unhold,
 )
 
 if TYPE_CHECKING:
     from cti_server.switch.core.b2bua import SwitchCore
-
-NOT_YET = {
-    TransferCall: "transfer is not yet supported by the switch",
-    Conference: "conference is not yet supported by the switch",
-    Monitor: "listen/whisper/barge is not yet supported by the switch",
-    MonitorStop: "listen/whisper/barge is not yet supported by the switch",
-}
 
 
 def _media_failed(what: str, exc: NgError) -> CommandFailed:
@@ -92,6 +89,10 @@ async def execute(core: SwitchCore, call: Call, action: SwitchAction) -> None:
         _require_agent(call, action.agent_id, frozenset({Phase.BRIDGED, Phase.HELD}), "hold")
         if call.phase is Phase.HELD:
             return
+        if call.mix is not None:
+            await multiparty.hold(core, call, True)
+            core.emit(call, SwitchCallEventKind.HELD, agent_id=action.agent_id)
+            return
         try:
             await ng.block_media(call.call_id, call.caller_tag)
             await ng.block_media(call.call_id, call.b_tag)
@@ -103,6 +104,10 @@ async def execute(core: SwitchCore, call: Call, action: SwitchAction) -> None:
     elif isinstance(action, Unhold):
         _require_agent(call, action.agent_id, frozenset({Phase.BRIDGED, Phase.HELD}), "retrieve")
         if call.phase is Phase.BRIDGED:
+            return
+        if call.mix is not None:
+            await multiparty.hold(core, call, False)
+            core.emit(call, SwitchCallEventKind.RETRIEVED, agent_id=action.agent_id)
             return
         try:
             with contextlib.suppress(NgError):
@@ -156,17 +161,43 @@ async def execute(core: SwitchCore, call: Call, action: SwitchAction) -> None:
                 await ng.play_dtmf(call.call_id, source, digit)
         except NgError as exc:
             raise _media_failed("send DTMF", exc) from exc
+    elif isinstance(action, TransferCall):
+        await transfer.blind_transfer(core, call, action)
+    elif isinstance(action, Consult):
+        await multiparty.consult(core, call, action)
+    elif isinstance(action, ConsultDrop):
+        await multiparty.consult_drop(core, call, action)
+    elif isinstance(action, TransferConsult):
+        await multiparty.transfer_consult(core, call, action)
+    elif isinstance(action, Conference):
+        await multiparty.conference(core, call, action)
+    elif isinstance(action, Monitor):
+        await multiparty.monitor(core, call, action)
+    elif isinstance(action, MonitorStop):
+        await multiparty.monitor_stop(core, call, action)
     else:
-        message = NOT_YET.get(type(action), f"{type(action).__name__} is not supported")
-        raise CommandFailed(ErrorCode.UNAVAILABLE, message)
+        raise CommandFailed(ErrorCode.UNAVAILABLE, f"{type(action).__name__} is not supported")
 
 
 async def _hangup(core: SwitchCore, call: Call, action: Hangup) -> None:
     if action.leg is LegRole.CALLER:
         await core.hang_up(call, action.cause, detail="hangup command")
         return
-    if action.leg is not LegRole.AGENT:
-        raise CommandFailed(ErrorCode.UNAVAILABLE, f"{action.leg} legs are not yet supported")
+    if action.leg is LegRole.CONSULT:
+        if call.consult is None:
+            raise CommandFailed(ErrorCode.INVALID_STATE, f"call {call.call_id} has no consultation")
+        await multiparty.end_leg(core, call, call.consult, action.cause)
+        return
+    if action.leg is LegRole.SUPERVISOR:
+        if not call.monitors:
+            raise CommandFailed(ErrorCode.INVALID_STATE, f"call {call.call_id} is not monitored")
+        for monitor_leg in list(call.monitors.values()):
+            await multiparty.end_leg(core, call, monitor_leg, action.cause)
+        return
+    if action.leg not in (LegRole.AGENT, LegRole.EXTERNAL):
+        raise CommandFailed(ErrorCode.UNAVAILABLE, f"{action.leg} legs are not supported")
+    if await multiparty.agent_hangup_command(core, call, action.cause):
+        return
     leg = call.agent
     if leg is None:
         raise CommandFailed(ErrorCode.INVALID_STATE, f"call {call.call_id} has no agent leg")

@@ -7,8 +7,10 @@
 * ``CollectDigits`` / ``StartTimer`` → one asyncio timer per run → ``on_timeout``.
 * ``Lookup`` → :meth:`Decider.lookup` → ``on_lookup_result``.
 * DTMF (rtpengine's RFC 4733 events or SIP INFO) → ``on_dtmf``.
+* ``RequestCallback`` → :meth:`IvrHost.callback_requested` (the flow goes on).
 * Terminal actions (``Queue``, ``Transfer``, ``RecordVoicemail``, ``Hangup``) go to the
-  core through :class:`IvrHost`.
+  core through :class:`IvrHost`; after the flow ended, :attr:`IvrRunner.digit_listener`
+  (voicemail) gets the caller's keys.
 
 Every event runs under the call's lock, so a flow sees its events one at a time.
 """
@@ -36,6 +38,7 @@ from shared.ivr.run import (
     Play,
     Queue,
     RecordVoicemail,
+    RequestCallback,
     StartTimer,
     StopPlayback,
     TerminalAction,
@@ -57,6 +60,10 @@ class IvrHost(Protocol):
     """What the runner needs from the core."""
 
     def report(self, report: CallReport) -> None: ...
+
+    def callback_requested(self, call: Call, action: RequestCallback) -> None:
+        """The flow registered a callback (``RequestCallback``); the flow goes on."""
+        ...
 
     async def ivr_finished(self, call: Call, action: TerminalAction) -> None:
         """The flow ended with ``action``; called with the call's lock held."""
@@ -114,6 +121,8 @@ class IvrRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self.prompts_played: list[str] = []
         """Prompt ids in the order their playback started (for diagnostics and tests)."""
+        self.digit_listener: Callable[[str], None] | None = None
+        """After the flow ended: who takes the caller's keys (voicemail's ``#``)."""
 
     # --- events -------------------------------------------------------------------
 
@@ -124,6 +133,9 @@ class IvrRunner:
             await self._handle(self.run.start(context, now=self.clock()))
 
     async def on_dtmf(self, digit: str) -> None:
+        if self.digit_listener is not None:
+            self.digit_listener(digit)
+            return
         await self._event(lambda now: self.run.on_dtmf(digit, now=now))
 
     async def _event(self, step: Callable[[float], list[Action]]) -> None:
@@ -180,10 +192,12 @@ class IvrRunner:
             self._arm_timer(action.timer_id, seconds)
         elif isinstance(action, Lookup):
             self._spawn(self._lookup(action), "ivr-lookup")
+        elif isinstance(action, RequestCallback):
+            self.host.callback_requested(call, action)
         elif isinstance(action, Queue | Transfer | RecordVoicemail | Hangup):
             self.stop()
             await self.host.ivr_finished(call, action)
-        # SurveyAnswer and RequestCallback are visible in the trajectory (IVR_NODE reports).
+        # SurveyAnswer is visible in the trajectory (IVR_NODE reports).
 
     def _cancel_play(self) -> None:
         if self._play_task is not None and self._play_task is not asyncio.current_task():

@@ -8,7 +8,8 @@ agent among the softphones registered with this switch. It knows nothing of
 agent states, skills or tiers (those live in the CTI server): a registered
 softphone that is not on a call counts as available. An agent who lets a call
 ring out is skipped for ``rona_cooldown`` seconds. Self-service look-ups fail
-(they need the CTI server).
+(they need the CTI server). Queue announcements and max wait → overflow are the
+core's own (``QueueMonitor``): a call that overflows leaves the line here.
 """
 
 from __future__ import annotations
@@ -111,6 +112,14 @@ class StandaloneDecider:
             for agent_id, call_id in list(self.busy.items()):
                 if call_id == report.call_id:
                     self._release_agent(agent_id)
+        elif (
+            report.leg is LegRole.CALLER
+            and kind is SwitchCallEventKind.QUEUE_LEAVE
+            and report.call_id in self.waiting
+        ):
+            # left the line without an agent (max wait → overflow): the core moved it on;
+            # an overflow to another queue asks again with ``agent_needed``.
+            self.waiting.remove(report.call_id)
         self._dispatch()
 
     def registration(self, report: RegistrationReport) -> None:

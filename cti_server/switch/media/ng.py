@@ -105,6 +105,15 @@ class MediaOptions:
     flags: tuple[str, ...] = ()
     extra: Mapping[str, BEncodable] = field(default_factory=dict)
     """Any other ng keys, passed through verbatim (wins over the fields above)."""
+    sdes: tuple[str, ...] = ()
+    """rtpengine ``SDES`` flags for SDES-SRTP (RFC 4568 ``a=crypto``), e.g.
+    ``("no-AES_CM_128_HMAC_SHA1_32",)`` or ``("off",)``. Towards a side the SDP says is
+    ``RTP/SAVP`` rtpengine offers/answers its own ``a=crypto`` keys and bridges
+    SRTP to plain RTP on the other side (``transport_protocol``)."""
+    force_answer_protocol: bool = False
+    """``answer`` normally leaves out ``transport protocol``: rtpengine then answers the
+    offerer in its own protocol (an ``RTP/SAVP`` caller gets ``RTP/SAVP`` + ``a=crypto``
+    back while the other side stays ``RTP/AVP``). True also rewrites answers."""
 
     def to_ng(self) -> dict[str, BEncodable]:
         msg: dict[str, BEncodable] = {}
@@ -134,6 +143,8 @@ class MediaOptions:
             msg["DTMF-log-dest"] = f"{host}:{port}"
         if self.label is not None:
             msg["label"] = self.label
+        if self.sdes:
+            msg["SDES"] = list(self.sdes)
         msg.update(self.extra)
         return msg
 
@@ -284,8 +295,11 @@ def build_answer(
     to_tag: str,
     options: MediaOptions = DEFAULT_MEDIA_OPTIONS,
 ) -> NgRequest:
+    ng = options.to_ng()
+    if not options.force_answer_protocol and "transport protocol" not in options.extra:
+        ng.pop("transport protocol", None)  # answer the offerer in its own protocol (SRTP)
     return {
-        **options.to_ng(),
+        **ng,
         "command": "answer",
         "sdp": sdp,
         "call-id": call_id,

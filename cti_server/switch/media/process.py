@@ -84,7 +84,11 @@ class RtpEngineConfig:
     recording_method: str = "pcap"
     delete_delay: int = 0
     rtp_timeout: int | None = None
-    """Seconds without RTP before rtpengine drops a call (daemon default 60)."""
+    """Seconds without RTP before rtpengine drops a call (daemon default 60). The core's
+    RTP reaper (:mod:`cti_server.switch.core.reaper`) reports such calls cleanly; keep
+    this above its timeout so the reaper usually acts first."""
+    silent_timeout: int | None = None
+    """The same for muted/held streams (``sendonly``/``inactive``; daemon default 3600)."""
     num_threads: int | None = None
     log_level: int = 6
     extra_args: tuple[str, ...] = ()
@@ -176,6 +180,8 @@ def build_command(
         ]
     if config.rtp_timeout is not None:
         args.append(f"--timeout={config.rtp_timeout}")
+    if config.silent_timeout is not None:
+        args.append(f"--silent-timeout={config.silent_timeout}")
     if config.num_threads is not None:
         args.append(f"--num-threads={config.num_threads}")
     args += config.extra_args

@@ -328,6 +328,11 @@ class SessionTimer:
             self._handle.cancel()
         self._handle = self.scheduler.call_later(self.interval, self._fire)
 
+    def restart(self, interval: float | None = None) -> None:
+        """Arm again even after an expiry (a refresher's next round)."""
+        self.expired = False
+        self.refresh(interval)
+
     def _fire(self) -> None:
         self._handle = None
         self.expired = True

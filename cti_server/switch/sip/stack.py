@@ -49,6 +49,13 @@ from cti_server.switch.sip.message import (
 )
 from cti_server.switch.sip.registrar import Registrar
 from cti_server.switch.sip.sdp import SdpParseError, SessionDescription, parse_sdp
+from cti_server.switch.sip.timers import (
+    Negotiated,
+    SessionIntervalTooSmall,
+    SessionTimerConfig,
+    SessionTimerError,
+    SessionTimers,
+)
 from cti_server.switch.sip.transaction import (
     LoopScheduler,
     Scheduler,
@@ -61,6 +68,7 @@ from cti_server.switch.sip.transport import (
     Address,
     Channel,
     TcpTransport,
+    TlsConfig,
     TransportError,
     UdpTransport,
     resolve,
@@ -69,7 +77,19 @@ from cti_server.switch.sip.transport import (
 
 log = logging.getLogger("switch.sip.stack")
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
+
+
+class ReinviteError(Exception):
+    """A re-INVITE we sent was refused (non-2xx), timed out or answered without SDP.
+
+    ``status`` is the final status (408 for a local timeout, 0 for a transport error or
+    a 2xx without a usable SDP answer)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"re-INVITE failed: {status} {message}")
+        self.status = status
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +99,12 @@ class SipConfig:
     host: str = "127.0.0.1"
     udp_port: int | None = 5060
     tcp_port: int | None = 5060
+    tls_port: int | None = None
+    """SIP over TLS listener (RFC 3261 section 26; usually 5061); needs ``tls``."""
+    tls: TlsConfig | None = None
+    """Certificates and verification for TLS (listener and outgoing connections)."""
+    session_timers: SessionTimerConfig | None = None
+    """RFC 4028 session timers on calls this stack answers (None: off)."""
     advertised_host: str | None = None
     user: str = "switch"
     user_agent: str = "opencc-switch"
@@ -124,6 +150,10 @@ class BaseCallHandler:
     async def on_dialog_timeout(self, dialog: Dialog) -> None:
         return None
 
+    async def on_session_expired(self, dialog: Dialog) -> None:
+        """RFC 4028: no session refresh in time; the stack already sent BYE."""
+        await self.on_dialog_timeout(dialog)
+
 
 class IncomingCall:
     """A new INVITE waiting for the switch's decision."""
@@ -137,6 +167,8 @@ class IncomingCall:
         self.dialog: Dialog | None = None
         self.acked = asyncio.Event()
         self.cancelled = asyncio.Event()
+        self.session_timer: Negotiated | None = None
+        """Session timer negotiated for this INVITE (RFC 4028), put in the 2xx."""
 
     @property
     def call_id(self) -> str:
@@ -185,13 +217,16 @@ class IncomingCall:
         if self.tx.final_sent or self.cancelled.is_set():
             raise DialogError("call already finished")
         body = sdp if isinstance(sdp, bytes) else sdp.to_bytes()
-        response = self._respond(200, body=body)
+        timer_headers = self.session_timer.response_headers() if self.session_timer else None
+        response = self._respond(200, body=body, headers=timer_headers)
         dialog = Dialog.as_uas(self.request, response)
         dialog.state = DialogState.CONFIRMED
         self.dialog = dialog
         self.stack._add_dialog(dialog, self)
         self.tx.respond(response)
         self.stack._start_2xx(dialog, response, self.tx.channel, dialog.invite_cseq or 0)
+        if self.session_timer is not None and self.stack.session_timers is not None:
+            self.stack.session_timers.start(dialog, self.session_timer, body)
         return dialog
 
     def reject(
@@ -285,12 +320,18 @@ class SipStack:
         self.layer = TransactionLayer(self, self.scheduler, self.config.timers)
         self.udp: UdpTransport | None = None
         self.tcp: TcpTransport | None = None
+        self.tls: TcpTransport | None = None
         self.dialogs: dict[DialogId, Dialog] = {}
         self._calls: dict[DialogId, IncomingCall] = {}
         self._invites: dict[tuple[str, ...], IncomingCall] = {}
         self._pending_2xx: dict[tuple[DialogId, int], Retransmit2xx] = {}
         self._acks: dict[DialogId, tuple[SipRequest, Channel]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.session_timers: SessionTimers | None = None
+        if self.config.session_timers is not None:
+            self.session_timers = SessionTimers(
+                self, self.config.session_timers, self.scheduler, self._session_expired
+            )
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -301,8 +342,20 @@ class SipStack:
         if self.config.tcp_port is not None:
             self.tcp = TcpTransport(self.layer.receive, self.config.host, self.config.tcp_port)
             await self.tcp.start()
+        if self.config.tls_port is not None:
+            tls = self.config.tls or TlsConfig()
+            self.tls = TcpTransport(
+                self.layer.receive,
+                self.config.host,
+                self.config.tls_port,
+                server_ssl=tls.server_context(),
+                client_ssl=tls.client_context(),
+            )
+            await self.tls.start()
 
     async def close(self) -> None:
+        if self.session_timers is not None:
+            await self.session_timers.close()
         for pending in self._pending_2xx.values():
             pending.stop()
         self._pending_2xx.clear()
@@ -318,6 +371,8 @@ class SipStack:
             await self.udp.close()
         if self.tcp is not None:
             await self.tcp.close()
+        if self.tls is not None:
+            await self.tls.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -333,7 +388,7 @@ class SipStack:
     # -- addressing ---------------------------------------------------------
 
     def local_address(self, transport: str = "UDP") -> Address:
-        chosen = self.udp if transport.upper() == "UDP" else self.tcp
+        chosen = {"UDP": self.udp, "TCP": self.tcp, "TLS": self.tls}.get(transport.upper())
         if chosen is None:
             raise TransportError(f"{transport} is not enabled")
         host, port = chosen.local_address
@@ -357,6 +412,10 @@ class SipStack:
             if self.tcp is None:
                 raise TransportError("TCP is not enabled")
             return await self.tcp.connect(address)
+        if transport == "TLS":
+            if self.tls is None:
+                raise TransportError("TLS is not enabled")
+            return await self.tls.connect(address, server_hostname=host.strip("[]"))
         raise TransportError(f"unsupported transport {transport}")
 
     def _add_via(self, request: SipRequest, transport: str) -> None:
@@ -418,7 +477,18 @@ class SipStack:
         if not request.contacts or not request.from_.tag:
             transaction.reply(400, "Missing Contact or From tag")
             return
+        timer: Negotiated | None = None
+        if self.session_timers is not None:
+            try:
+                timer = self.session_timers.negotiate(request)
+            except SessionIntervalTooSmall as exc:
+                transaction.reply(422, headers=[("Min-SE", str(exc.min_se))])
+                return
+            except SessionTimerError as exc:
+                transaction.reply(400, f"Bad Session-Expires ({exc})"[:80])
+                return
         call = IncomingCall(self, transaction, offer)
+        call.session_timer = timer
         self._invites[transaction.key] = call
 
         def forget() -> None:
@@ -457,6 +527,8 @@ class SipStack:
             self._spawn(self._info(transaction, dialog), "sip-info")
         elif method == "INVITE":
             self._spawn(self._reinvite(transaction, dialog), "sip-reinvite")
+        elif method == "UPDATE":
+            self._spawn(self._update(transaction, dialog), "sip-update")
         else:
             transaction.reply(
                 501 if method in ("UPDATE", "PRACK", "REFER", "NOTIFY") else 405,
@@ -487,9 +559,49 @@ class SipStack:
             ("Contact", str(self.contact(transaction.channel.transport_name))),
             ("Content-Type", "application/sdp"),
         ]
+        if self.session_timers is not None:  # a re-INVITE is a session refresh (RFC 4028)
+            headers += self.session_timers.refreshed(dialog, request, answer.to_bytes())
         response = make_response(request, 200, headers=headers, body=answer.to_bytes())
         transaction.respond(response)
         self._start_2xx(dialog, response, transaction.channel, request.cseq.number)
+
+    async def _update(self, transaction: ServerTransaction, dialog: Dialog) -> None:
+        """UPDATE (RFC 3311): a session refresh without a body; with an SDP offer the
+        handler answers it like a re-INVITE (no ACK follows)."""
+        request = transaction.request
+        headers = [("Contact", str(self.contact(transaction.channel.transport_name)))]
+        body = b""
+        if request.body:
+            try:
+                answer = await self.handler.on_reinvite(dialog, request)
+            except Exception:
+                log.exception("UPDATE handler failed")
+                answer = None
+            if answer is None:
+                transaction.reply(488)
+                return
+            body = answer.to_bytes()
+            headers.append(("Content-Type", "application/sdp"))
+        dialog.refresh_target(request)
+        if self.session_timers is not None:
+            headers += self.session_timers.refreshed(dialog, request, body or None)
+        transaction.respond(make_response(request, 200, headers=headers, body=body))
+
+    async def _session_expired(self, dialog: Dialog) -> None:
+        """RFC 4028 10: the session expired: BYE, then tell the handler."""
+        if dialog.state is not DialogState.TERMINATED:
+            try:
+                await self.request(
+                    dialog, "BYE", headers=[("Reason", 'SIP;text="session expired"')]
+                )
+            except (TransportError, DialogError) as exc:
+                log.info("BYE after session expiry failed: %s", exc)
+        self._end_dialog(dialog)
+        handler = getattr(self.handler, "on_session_expired", None)
+        if handler is not None:
+            await handler(dialog)
+        else:
+            await self.handler.on_dialog_timeout(dialog)
 
     def on_ack(self, request: SipRequest, channel: Channel) -> None:
         try:
@@ -531,6 +643,8 @@ class SipStack:
             self._calls[dialog.id] = call
 
     def _end_dialog(self, dialog: Dialog) -> None:
+        if self.session_timers is not None:
+            self.session_timers.stop(dialog)
         dialog.terminate()
         self.dialogs.pop(dialog.id, None)
         self._calls.pop(dialog.id, None)
@@ -812,3 +926,19 @@ class SipStack:
 
     async def bye(self, dialog: Dialog) -> SipResponse:
         return await self.request(dialog, "BYE")
+
+    async def reinvite(self, dialog: Dialog, sdp: bytes | SessionDescription) -> SessionDescription:
+        """Re-INVITE ``dialog`` with a new SDP offer (next CSeq), ACK the 2xx and return
+        the SDP answer; raises :class:`ReinviteError` on non-2xx, timeout or no SDP."""
+        try:
+            response = await self.request(dialog, "INVITE", body=sdp)
+        except (TransportError, DialogError, OSError) as exc:
+            raise ReinviteError(0, str(exc)) from exc
+        if not response.is_success:
+            raise ReinviteError(response.status, response.reason)
+        if not response.body:
+            raise ReinviteError(0, "the 2xx has no SDP answer")
+        try:
+            return parse_sdp(response.body)
+        except SdpParseError as exc:
+            raise ReinviteError(0, f"bad SDP answer: {exc}") from exc

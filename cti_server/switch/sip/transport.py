@@ -6,9 +6,12 @@ Requests get their top Via stamped with ``received``/``rport``; responses are
 sent where RFC 3261 18.2.2 and RFC 3581 say (the source port when the client
 asked for ``rport``; the same TCP connection while it is open).
 
-TLS: :class:`TcpTransport` accepts an ``ssl.SSLContext`` (``server_ssl`` and
-``client_ssl``) and then calls itself ``TLS``; this hook is wired but not yet
-covered by interop tests (see docs/sip.md).
+TLS (RFC 3261 section 26, ``sips:`` / ``transport=tls``): :class:`TlsConfig`
+builds the server and client ``ssl.SSLContext`` (certificate chain, key, CA,
+peer verification); a :class:`TcpTransport` given them calls itself ``TLS``
+(Via ``SIP/2.0/TLS``, default port 5061) and reuses connections like TCP. A
+refused handshake raises :class:`TlsHandshakeError`; unusable certificate
+files raise :class:`TlsConfigError`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from cti_server.switch.sip.message import (
@@ -41,6 +45,81 @@ DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
 
 class TransportError(OSError):
     """A message could not be sent (connection gone, unreachable)."""
+
+
+class TlsError(TransportError):
+    """TLS could not be set up (see the subclasses)."""
+
+
+class TlsConfigError(TlsError):
+    """The certificate, key or CA file is missing, unreadable or does not match."""
+
+
+class TlsHandshakeError(TlsError):
+    """The TLS handshake failed: the peer's certificate is not trusted (unknown CA,
+    wrong host name, expired) or the peer refused ours."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """Certificates and verification of SIP over TLS (RFC 3261 section 26).
+
+    ``cert``/``key``: this side's PEM certificate chain and private key (needed to
+    listen; also presented as a client certificate when given). ``ca``: PEM bundle
+    of the CAs trusted for peers (``None``: the system's). ``verify``: check the
+    server's certificate and host name when we connect (off only for lab set-ups).
+    ``require_client_cert``: mutual TLS for peers connecting to us (verified with
+    ``ca``).
+    """
+
+    cert: Path | None = None
+    key: Path | None = None
+    ca: Path | None = None
+    verify: bool = True
+    require_client_cert: bool = False
+
+    def _load_chain(self, context: ssl.SSLContext) -> None:
+        if self.cert is None:
+            return
+        try:
+            context.load_cert_chain(str(self.cert), str(self.key) if self.key else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsConfigError(
+                f"cannot load TLS certificate {self.cert} / key {self.key}: {exc}"
+            ) from exc
+
+    def _load_ca(self, context: ssl.SSLContext) -> None:
+        try:
+            if self.ca is not None:
+                context.load_verify_locations(cafile=str(self.ca))
+            else:
+                context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsConfigError(f"cannot load TLS CA bundle {self.ca}: {exc}") from exc
+
+    def server_context(self) -> ssl.SSLContext:
+        """Context of the TLS listener (needs ``cert`` and ``key``)."""
+        if self.cert is None or self.key is None:
+            raise TlsConfigError("a TLS listener needs a certificate and a private key")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._load_chain(context)
+        if self.require_client_cert:
+            context.verify_mode = ssl.CERT_REQUIRED
+            self._load_ca(context)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """Context of connections we open."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.verify:
+            self._load_ca(context)
+        else:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        self._load_chain(context)
+        return context
 
 
 class Channel(Protocol):
@@ -334,8 +413,11 @@ class TcpTransport:
         """Open connections (one connection may be indexed under several addresses)."""
         return len({id(c) for c in self._connections.values() if c.is_open})
 
-    async def connect(self, remote: Address) -> TcpChannel:
-        """A channel over an open connection to ``remote`` (reused when one exists)."""
+    async def connect(self, remote: Address, server_hostname: str | None = None) -> TcpChannel:
+        """A channel over an open connection to ``remote`` (reused when one exists).
+
+        Over TLS the peer's certificate is checked against ``server_hostname``
+        (default: the address); a failed handshake raises :class:`TlsHandshakeError`."""
         conn = self._connections.get(remote)
         if conn is not None and conn.is_open:
             return TcpChannel(self, remote, conn)
@@ -351,11 +433,27 @@ class TcpTransport:
                         remote[0],
                         remote[1],
                         ssl=self._client_ssl,
+                        server_hostname=(server_hostname or remote[0])
+                        if self._client_ssl is not None
+                        else None,
                     ),
                     self._connect_timeout,
                 )
             except (OSError, TimeoutError) as exc:
-                error = TransportError(f"cannot connect to {remote[0]}:{remote[1]}: {exc}")
+                error: TransportError
+                if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+                    reason = getattr(exc, "verify_message", None) or exc.reason or str(exc)
+                    error = TlsHandshakeError(
+                        f"TLS handshake with {server_hostname or remote[0]} "
+                        f"({remote[0]}:{remote[1]}) failed: {reason}"
+                    )
+                elif isinstance(exc, ConnectionResetError) and self._client_ssl is not None:
+                    error = TlsHandshakeError(
+                        f"TLS handshake with {remote[0]}:{remote[1]} failed: "
+                        f"the peer closed the connection ({exc})"
+                    )
+                else:
+                    error = TransportError(f"cannot connect to {remote[0]}:{remote[1]}: {exc}")
                 pending.set_exception(error)
                 pending.exception()  # mark retrieved
                 del self._connecting[remote]

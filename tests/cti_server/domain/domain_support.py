@@ -9,7 +9,7 @@ from typing import Any
 from cti_server.app import CtiApp
 from shared.cti_client import CtiClient
 from shared.protocol.agent import AgentLogin, AgentReady
-from shared.protocol.base import Event
+from shared.protocol.base import Event, ProtocolVersion
 from shared.protocol.call import CallEstablished
 from shared.protocol.handshake import ClientKind, PasswordCredentials, TokenCredentials
 from shared.protocol.switch import (
@@ -51,7 +51,14 @@ class Clients:
         await client.open()
         return client
 
-    async def switch(self, name: str = "sw1", *, auto_ack: bool = True) -> FakeSwitch:
+    async def switch(
+        self,
+        name: str = "sw1",
+        *,
+        auto_ack: bool = True,
+        versions: list[ProtocolVersion] | None = None,
+    ) -> FakeSwitch:
+        """A fake switch; ``versions`` limits what it offers (default: this code's)."""
         client = CtiClient(
             self.app.url,
             TokenCredentials(token=SWITCH_TOKEN),
@@ -59,6 +66,7 @@ class Clients:
             client_name=name,
             heartbeat=False,
             request_timeout=5.0,
+            **({"versions": versions} if versions is not None else {}),
         )
         self.opened.append(client)
         await client.open()

@@ -1,5 +1,9 @@
 """Consultation, consultative transfer, conference, reconnect and blind transfer to a
 queue from the desktop, through a real server and a fake switch (R-IN-8, R-IN-5).
+
+The consultation tests here drive a protocol **1.0** switch (the third-leg model: hold,
+offer_to_agent, transfer, hangup{leg: consult}); test_domain_consult_v11.py drives a 1.1
+switch with the consult actions.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from shared.protocol.agent import (
     AgentState,
     AgentWorkNotReady,
 )
+from shared.protocol.base import VERSION_1_0
 from shared.protocol.call import (
     AgentDestination,
     CallConference,
@@ -74,7 +79,7 @@ async def consult_setup(
     clients: Clients, call_id: str, *, auto_ack: bool = True
 ) -> tuple[FakeSwitch, CtiClient, CtiClient]:
     """1001 talks to a VIP caller (billing); 1002 is ready to be consulted."""
-    switch = await clients.switch(auto_ack=auto_ack)
+    switch = await clients.switch(auto_ack=auto_ack, versions=[VERSION_1_0])
     await switch.register("1001", "1002")
     consultant = await clients.desktop("1002")
     await consultant.request(AgentLogin(id=0, extension="1002"))  # not ready: no offer
@@ -225,8 +230,9 @@ async def test_reconnect_while_ringing_frees_the_consulted_agent(
 
 
 async def test_consult_refusals_are_typed(app: CtiApp, clients: Clients) -> None:
-    """invalid_state (ringing, no consultation), unknown_call, destination_unavailable."""
-    switch = await clients.switch()
+    """invalid_state (ringing, no consultation), unknown_call, destination_unavailable
+    (a number needs a 1.1 switch)."""
+    switch = await clients.switch(versions=[VERSION_1_0])
     await switch.register("1001", "1002")
     other = await clients.desktop("1002")
     await other.request(AgentLogin(id=0, extension="1002"))

@@ -264,4 +264,5 @@ def test_erlang_a_properties(lam: float, aht: float, patience: float, n: int, t:
     more = erlang_a_metrics(lam, aht, patience, n + 1, t)
     assert more.service_level >= r.service_level - 1e-12
     assert more.p_abandon <= r.p_abandon + 1e-15
-    assert more.occupancy <= r.occupancy + 1e-12
+    # both ≈ 1 in deep overload (λ=4.75/s, AHT 670 s, 1 → 2 agents): float noise ~2e-12
+    assert more.occupancy <= r.occupancy + 1e-9

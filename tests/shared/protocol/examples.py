@@ -101,6 +101,7 @@ from shared.protocol.switch import (
     ConsultDrop,
     FallbackCall,
     FallbackOutcome,
+    FlowDocument,
     Hangup,
     Hold,
     LegRole,
@@ -124,6 +125,7 @@ from shared.protocol.switch import (
     SwitchCommand,
     SwitchCommandResult,
     SwitchFallbackReport,
+    SwitchFlowGet,
     SwitchLookup,
     SwitchRegistration,
     SwitchRouteRequest,
@@ -131,7 +133,7 @@ from shared.protocol.switch import (
     TransferConsult,
     Unhold,
 )
-from shared.protocol.system import SwitchMode, SystemMode
+from shared.protocol.system import NoticeSeverity, SwitchMode, SystemMode, SystemNotice
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 PASSWORD = "pa55-Secret!"
@@ -449,6 +451,19 @@ EXAMPLES: dict[str, WireMessage] = {
         args={"account": "6222020200112233", "pin": PIN, "language": "zh"},
     ),
     "switch.agents_snapshot": SwitchAgentsSnapshot(id=36),
+    # --- added in 1.2 ---
+    "switch.flow_get": SwitchFlowGet(id=37, flow_id="default", version=2),
+    "system.notice": SystemNotice(
+        seq=25,
+        ts=T0 + 800,
+        notice_id="42",
+        title="光缆中断 / fibre cut",
+        body="Broadband outage in 浦东; repair ETA 18:00. Log faults against work order 7.",
+        severity=NoticeSeverity.MAJOR_OUTAGE,
+        region="上海",
+        created_by="9001",
+        created_at=T0 + 799,
+    ),
     "switch.agent_state": SwitchAgentState(
         seq=22,
         ts=T0 + 2,
@@ -549,6 +564,21 @@ VARIANTS: tuple[WireMessage, ...] = (
         ),
     ),
     Result(id=48, body=AgentsSnapshot(last_seq=0)),
+    Result(
+        id=49,
+        body=FlowDocument(
+            flow_id="default",
+            version=2,
+            published=True,
+            document={
+                "id": "default",
+                "version": 2,
+                "entry": "bye",
+                "nodes": {"bye": {"kind": "hangup"}},
+            },
+        ),
+    ),
+    SwitchFlowGet(id=50, flow_id="vip"),
     SystemMode(seq=24, ts=T0 + 700, switch_id="switch-a", mode=SwitchMode.NORMAL, since=T0 + 700),
     Error(id=None, code=ErrorCode.BAD_JSON, message="the frame is not valid JSON"),
     # the switch's hello, with a token

@@ -1,9 +1,11 @@
-"""Protocol 1.1: what it adds, how versions are negotiated, and that 1.0 is unchanged.
+"""Protocol 1.1 and 1.2: what they add, how versions are negotiated, and that 1.0 is
+unchanged.
 
 1.1 adds switch look-ups (R-IVR-1 tier-specific self-service), agent states for the
 switch's fallback ACD and the operating-mode notice (R-IN-3), and consultation actions
-on the switch link (R-IN-8). A 1.0 peer must keep working: it negotiates 1.0, and
-nothing a 1.0 peer sends or receives changed shape.
+on the switch link (R-IN-8). 1.2 adds ``switch.flow_get`` (the switch fetches IVR flow
+versions, R-IVR-5). A 1.0 peer must keep working: it negotiates 1.0, and nothing a 1.0
+peer sends or receives changed shape.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from shared.protocol import (
     SUPPORTED_VERSIONS,
     VERSION_1_0,
     VERSION_1_1,
+    VERSION_1_2,
     ErrorCode,
     Link,
     ProtocolError,
@@ -61,6 +64,8 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 NEW_IN_1_1 = {"switch.lookup", "switch.agents_snapshot", "switch.agent_state", "system.mode"}
 NEW_BODIES_1_1 = {"switch.lookup", "switch.agents_snapshot"}
 NEW_ACTIONS_1_1 = {"consult", "consult_drop", "transfer_consult"}
+NEW_IN_1_2 = {"switch.flow_get", "system.notice"}
+NEW_BODIES_1_2 = {"switch.flow_get"}
 
 # The top-level fields of everything 1.0 defined, as released. 1.1 may add types and
 # kinds, never a field here (an encoder writes every field, so a 1.0 peer would see it).
@@ -256,10 +261,10 @@ def _tag(cls: type[msgspec.Struct]) -> str:
 # --- negotiation ---------------------------------------------------------------------
 
 
-def test_this_code_speaks_1_1() -> None:
-    assert PROTOCOL_VERSION == VERSION_1_1 == _v(1, 1)
-    assert str(PROTOCOL_VERSION) == "1.1"
-    assert SUPPORTED_VERSIONS == (VERSION_1_1,)
+def test_this_code_speaks_1_2() -> None:
+    assert PROTOCOL_VERSION == VERSION_1_2 == _v(1, 2)
+    assert str(PROTOCOL_VERSION) == "1.2"
+    assert SUPPORTED_VERSIONS == (VERSION_1_2,)
 
 
 def test_a_1_0_only_client_negotiates_1_0() -> None:
@@ -273,15 +278,17 @@ def test_a_1_1_client_gets_1_1_and_a_1_0_server_gives_it_1_0() -> None:
     assert negotiate_version([VERSION_1_1], supported=[VERSION_1_0]) == VERSION_1_0
 
 
-def test_a_later_minor_client_gets_1_1() -> None:
-    assert negotiate_version([_v(1, 7)]) == VERSION_1_1
+def test_a_later_minor_client_gets_1_2() -> None:
+    assert negotiate_version([_v(1, 7)]) == VERSION_1_2
+    assert negotiate_version([VERSION_1_2]) == VERSION_1_2
+    assert negotiate_version([VERSION_1_2], supported=[VERSION_1_1]) == VERSION_1_1
 
 
-def test_no_common_major_reports_1_1_as_supported() -> None:
+def test_no_common_major_reports_1_2_as_supported() -> None:
     with pytest.raises(ProtocolError) as info:
         negotiate_version([_v(2, 0)])
     assert info.value.code is ErrorCode.UNSUPPORTED_VERSION
-    assert info.value.detail["supported"] == "1.1"
+    assert info.value.detail["supported"] == "1.2"
 
 
 # --- what each message needs -----------------------------------------------------------
@@ -291,8 +298,8 @@ def test_every_1_0_example_needs_only_1_0() -> None:
     old = [
         msg
         for msg in (*EXAMPLES.values(), *VARIANTS)
-        if msg.type_tag() not in NEW_IN_1_1
-        and not (isinstance(msg, Result) and _body_tag(msg) in NEW_BODIES_1_1)
+        if msg.type_tag() not in NEW_IN_1_1 | NEW_IN_1_2
+        and not (isinstance(msg, Result) and _body_tag(msg) in NEW_BODIES_1_1 | NEW_BODIES_1_2)
         and not (isinstance(msg, SwitchCommand) and _tag(type(msg.action)) in NEW_ACTIONS_1_1)
     ]
     assert len(old) > 60
@@ -343,15 +350,44 @@ def test_1_1_lists_exactly_the_documented_additions() -> None:
     assert actions == NEW_ACTIONS_1_1
 
 
+def test_1_2_adds_flow_get_and_notices_and_a_1_1_peer_never_gets_them() -> None:
+    """R-IVR-5: ``switch.flow_get`` and its result need 1.2; R-BIZ-5: so does
+    ``system.notice``; 1.1 is unchanged by them."""
+    assert {t for t, c in MESSAGE_TYPES.items() if c.introduced_in == VERSION_1_2} == NEW_IN_1_2
+    bodies = {_tag(c) for c in get_args(AnyResultBody) if c.introduced_in == VERSION_1_2}
+    assert bodies == NEW_BODIES_1_2
+    assert not {_tag(c) for c in get_args(SwitchAction) if c.introduced_in == VERSION_1_2}
+    notice = EXAMPLES["system.notice"]
+    assert requires_version(notice) == VERSION_1_2
+    assert not speaks(VERSION_1_1, notice) and speaks(VERSION_1_2, notice)
+    assert decode_server(encode(notice)) == notice
+    request = EXAMPLES["switch.flow_get"]
+    result = next(
+        m for m in VARIANTS if isinstance(m, Result) and _body_tag(m) == "switch.flow_get"
+    )
+    for msg in (request, result):
+        assert requires_version(msg) == VERSION_1_2
+        assert not speaks(VERSION_1_1, msg)
+        assert speaks(VERSION_1_2, msg)
+    assert decode_client(encode(request), link=Link.SWITCH) == request
+    assert decode_server(encode(result), link=Link.SWITCH) == result
+    with pytest.raises(ProtocolError) as bad:  # a version 0 is not a version
+        decode_client(
+            b'{"type":"switch.flow_get","id":3,"flow_id":"default","version":0}', link=Link.SWITCH
+        )
+    assert bad.value.code is ErrorCode.INVALID_FIELD
+
+
 # --- 1.0 unchanged ---------------------------------------------------------------------
 
 
 def test_nothing_1_0_defined_changed_shape() -> None:
-    assert {t: _fields(c) for t, c in MESSAGE_TYPES.items() if t not in NEW_IN_1_1} == (
-        MESSAGES_1_0
-    )
+    assert {
+        t: _fields(c) for t, c in MESSAGE_TYPES.items() if t not in NEW_IN_1_1 | NEW_IN_1_2
+    } == MESSAGES_1_0
     bodies = {_tag(c): _fields(c) for c in get_args(AnyResultBody)}
-    assert {k: v for k, v in bodies.items() if k not in NEW_BODIES_1_1} == BODIES_1_0
+    new_bodies = NEW_BODIES_1_1 | NEW_BODIES_1_2
+    assert {k: v for k, v in bodies.items() if k not in new_bodies} == BODIES_1_0
     actions = {_tag(c): _fields(c) for c in get_args(SwitchAction)}
     assert {k: v for k, v in actions.items() if k not in NEW_ACTIONS_1_1} == ACTIONS_1_0
 

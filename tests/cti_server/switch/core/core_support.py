@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from cti_server.switch.media.rtp import rms
+from cti_server.switch.media.ng import NgClient
+from cti_server.switch.media.rtp import goertzel_power, rms
 from cti_server.switch.media.testing import Leg, audio_sdp, media_ports
 from cti_server.switch.ports import CallReport, LookupResult, RegistrationReport, RouteQuery
 from cti_server.switch.sip import (
@@ -14,9 +16,11 @@ from cti_server.switch.sip import (
     ClientCredentials,
     Dialog,
     IncomingCall,
+    SessionDescription,
     SipConfig,
     SipRequest,
     SipStack,
+    parse_sdp,
 )
 from cti_server.switch.sip.transaction import TimerConfig
 from shared.protocol.switch import LegRole, RouteResponse, RouteStage, SwitchCallEventKind
@@ -82,6 +86,10 @@ class Phone(BaseCallHandler):
         self.dialog: Dialog | None = None
         self.bye = asyncio.Event()
         self.answered = asyncio.Event()
+        self.reinvites = 0
+        self.reinvite_offers: list[SessionDescription] = []
+        self.accept_reinvites = True
+        """False: answer re-INVITEs 488 (a phone that cannot change its media)."""
 
     @classmethod
     async def open(cls, user: str, *, answer_after: float | None = 0.2) -> Phone:
@@ -122,6 +130,18 @@ class Phone(BaseCallHandler):
     async def on_bye(self, dialog: Dialog, request: SipRequest) -> None:
         self.bye.set()
 
+    async def on_reinvite(self, dialog: Dialog, request: SipRequest) -> SessionDescription | None:
+        """A re-INVITE (the switch moving us onto its mixer): send our RTP to the new
+        address, answer with the same port."""
+        assert self.leg is not None
+        ports = media_ports(request.body.decode(errors="replace"))
+        if not ports or not self.accept_reinvites:
+            return None
+        self.leg.remote = ("127.0.0.1", ports[0])
+        self.reinvites += 1
+        self.reinvite_offers.append(parse_sdp(request.body))
+        return parse_sdp(audio_sdp(self.leg.port, 7))
+
     # --- as a caller --------------------------------------------------------------------
 
     async def call(self, switch: tuple[str, int], number: str = "10086") -> int:
@@ -140,6 +160,77 @@ class Phone(BaseCallHandler):
     async def hang_up(self) -> None:
         assert self.stack is not None and self.dialog is not None
         await self.stack.bye(self.dialog)
+
+
+def tone_level(leg: Leg, frequency: float) -> float:
+    """About the amplitude of ``frequency`` in what the leg received (averaged over all
+    of it; a tone heard half the time at 8000 gives about 4000, silence about 0)."""
+    samples = leg.pcmu_samples()
+    return 2 * math.sqrt(goertzel_power(samples, frequency)) if samples else 0.0
+
+
+async def exchange_tones(tones: Mapping[Leg, float], seconds: float = 0.8) -> None:
+    """Clear every leg's buffer, let each send its tone in real time (20 ms packets, all
+    at once), then wait for the last packets to cross."""
+    for leg in tones:
+        leg.received.clear()
+    await asyncio.gather(
+        *(leg.send(leg.tone_packets(freq, seconds), interval=0.02) for leg, freq in tones.items())
+    )
+    await asyncio.sleep(0.3)
+
+
+def find_report(
+    decider: RecordingDecider,
+    kind: SwitchCallEventKind,
+    leg: LegRole = LegRole.CALLER,
+    *,
+    call_id: str | None = None,
+    agent_id: str | None = None,
+) -> CallReport | None:
+    """The first report of ``kind`` on ``leg`` (and ``call_id`` / ``agent_id`` if given)."""
+    for r in decider.reports:
+        if r.kind is kind and r.leg is leg:
+            if call_id is not None and r.call_id != call_id:
+                continue
+            if agent_id is not None and r.agent_id != agent_id:
+                continue
+            return r
+    return None
+
+
+async def wait_report(
+    decider: RecordingDecider,
+    kind: SwitchCallEventKind,
+    leg: LegRole = LegRole.CALLER,
+    *,
+    call_id: str | None = None,
+    agent_id: str | None = None,
+    timeout: float = 10.0,
+) -> CallReport:
+    """Wait for :func:`find_report` to find one."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        found = find_report(decider, kind, leg, call_id=call_id, agent_id=agent_id)
+        if found is not None:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(
+        f"no {kind} report for the {leg} leg ({call_id=}, {agent_id=}); got "
+        f"{[(r.kind.value, r.leg.value, r.agent_id) for r in decider.reports]}"
+    )
+
+
+async def media_calls_gone(client: NgClient, timeout: float = 3.0) -> bool:
+    """True once rtpengine has no call left (the core deletes it just after its reports)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await client.list_calls() == []:
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 async def heard_level(leg: Leg, seconds: float) -> float:

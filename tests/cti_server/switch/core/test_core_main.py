@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+import cti_server.switch.__main__ as switch_main
 from cti_server.switch.__main__ import SipUsersError, load_sip_users
+from shared.config import load_settings
 from tests.cti_server.switch.core.conftest import ROOT, PhoneFactory
 from tests.cti_server.switch.sip.sip_support import free_port
 
@@ -69,3 +71,26 @@ async def test_core_demo_process_registers_agents_and_stops_on_sigterm(
             await proc.wait()
     assert "Traceback" not in "".join(lines) + rest.decode()
     assert (tmp_path / "moh" / "default.wav").is_file()
+
+
+def test_core_settings_carry_the_outbound_gateway_and_mixer_ports() -> None:
+    settings = load_settings(
+        overrides=[
+            "switch.outbound_gateway=sip:{number}@gw.example:5060",
+            "switch.mixer_ports=9000-9099",
+        ]
+    ).settings
+    config = switch_main.app_config(settings)
+    assert config.outbound_gateway == "sip:{number}@gw.example:5060"
+    assert config.mixer_ports == (9000, 9099)
+    assert switch_main.app_config(load_settings(overrides=[]).settings).outbound_gateway is None
+
+
+@pytest.mark.parametrize("text", ["9000-9000", "9099-9000", "80-90", "1024-70000"])
+def test_core_bad_mixer_ports_stop_the_switch_with_a_clear_message(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError, match="mixer_ports"):
+        switch_main.mixer_port_range(text)
+    assert switch_main.main(["--standalone", "--set", f"switch.mixer_ports={text}"]) == 2
+    assert "mixer_ports" in capsys.readouterr().err

@@ -146,10 +146,9 @@ async def test_core_commands_not_yet_supported_and_unknown_calls_fail_typed(
         TransferCall(destination=AgentDestination(agent_id="1002")),
         Conference(consult_call_id="c-other"),
     ):
-        with pytest.raises(CommandFailed) as not_yet:
+        with pytest.raises(CommandFailed) as not_talking_yet:
             await app.core.execute(call_id, action)
-        assert not_yet.value.code is ErrorCode.UNAVAILABLE
-        assert "not yet" in not_yet.value.message
+        assert not_talking_yet.value.code is ErrorCode.INVALID_STATE
     with pytest.raises(CommandFailed) as not_talking:
         await app.core.execute(call_id, Hold(agent_id="1001"))
     assert not_talking.value.code is ErrorCode.INVALID_STATE
