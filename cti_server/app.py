@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -40,10 +42,14 @@ from cti_server.domain import (
 from cti_server.http import HealthCheck, HttpService, MetricSource, create_app
 from cti_server.store import ConfigStore, make_engine, seed_demo, session_factory, upgrade
 from cti_server.store import auth as store_auth
+from cti_server.store.flows import seed_shipped_flows
 from cti_server.store.models import Agent
-from cti_server.ws import CtiServer, TransportConfig
+from cti_server.store.seed import seed_back_office
+from cti_server.web import BroadcastNotice, NoticeBroadcaster, WebSettings
+from cti_server.ws import CtiServer, Session, TransportConfig
 from shared.clock import Clock, SystemClock
 from shared.config import Settings
+from shared.protocol.system import NoticeSeverity, SystemNotice
 
 log = logging.getLogger("cti_server.app")
 
@@ -160,6 +166,63 @@ class CtiApp:
         log.info("CTI server stopped")
 
 
+def notice_broadcaster(app: CtiApp) -> NoticeBroadcaster:
+    """Notices published in the web panels (R-BIZ-5 major outages among them) as
+    ``system.notice`` to the desktop and supervisor sessions concerned: all of them, or
+    for a regional notice those of agents of that region or of no region. Returns the
+    number of sessions reached."""
+
+    def broadcast(notice: BroadcastNotice) -> int:
+        try:
+            severity = NoticeSeverity(notice.severity)
+        except ValueError:
+            severity = NoticeSeverity.INFO
+        event = SystemNotice(
+            notice_id=str(notice.notice_id),
+            title=notice.title[:128] or "-",
+            body=notice.body[:1024] or None,
+            severity=severity,
+            region=notice.region or None,
+            created_by=notice.created_by or None,
+            created_at=notice.created_at,
+        )
+        wants = None
+        if notice.region:
+            with app.db.connect() as conn:
+                rows = conn.execute(sa.select(Agent.id, Agent.region)).all()
+            regions = {row[0]: row[1] for row in rows}
+
+            def wants(session: Session) -> bool:
+                region = regions.get(session.principal.principal_id)
+                return not region or region == notice.region
+
+        reached = app.centre.modes.announce(event, wants)
+        log.info("notice %s pushed to %d session(s)", notice.notice_id, reached)
+        return reached
+
+    return broadcast
+
+
+def web_secret(configured: str, data_dir: Path) -> bytes:
+    """The configured cookie secret, or one made once and kept in ``data_dir/web-secret``
+    (readable by this user only) so browser sessions survive a restart."""
+    if configured:
+        return configured.encode()
+    path = data_dir / "web-secret"
+    try:
+        existing = path.read_bytes()
+    except FileNotFoundError:
+        existing = b""
+    if len(existing) >= 32:
+        return existing
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(secret)
+    return secret
+
+
 def default_http_side(app: CtiApp) -> HttpService:
     """The REST admin API, health and metrics on ``server.http_port``, sharing the
     database and the live tier cache with the WebSocket side."""
@@ -199,6 +262,11 @@ def default_http_side(app: CtiApp) -> HttpService:
             ),
         ],
         import_dir=Path(settings.paths.data_dir) / "imports",
+        notice_broadcaster=notice_broadcaster(app),
+        web=WebSettings(
+            secret=web_secret(settings.server.web_secret, Path(settings.paths.data_dir)),
+            timezone=settings.server.web_timezone,
+        ),
     )
     host = settings.server.host
     return HttpService(http, host, settings.server.http_port)
@@ -226,7 +294,12 @@ async def run_server(
         await asyncio.to_thread(upgrade, db)
         if demo or (seed_if_empty and await asyncio.to_thread(_database_is_empty, db)):
             report = await asyncio.to_thread(seed_demo, db)
+            await asyncio.to_thread(seed_back_office, db)
             log.info("demo data seeded: %s", report.created or "already present")
+        # R-IVR-5: the shipped flows become version 1 of flows the database lacks
+        flows = await asyncio.to_thread(seed_shipped_flows, ConfigStore(db))
+        if flows:
+            log.info("shipped IVR flows stored as published version 1: %s", ", ".join(flows))
         app = CtiApp(settings, db=db, http_app_factory=http_app_factory)
         stop_event = stop if stop is not None else asyncio.Event()
         installed = _install_signals(stop_event)

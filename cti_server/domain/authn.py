@@ -2,7 +2,8 @@
 
 * Users (agents, team leads, administrators) log in with their agent id and password;
   the argon2 check runs in a worker thread so the event loop never waits on it.
-  ``kind: supervisor`` needs the ``team_lead`` or ``admin`` role.
+  ``kind: supervisor`` needs the ``team_lead`` or ``admin`` role; back-office accounts
+  (``dept_staff``, docs/web.md) are refused: they only use the web panels.
 * Switches log in with ``settings.server.switch_token``. Their principal id is the
   hello's ``client_name`` (so several switches can share one token and still be told
   apart; each call belongs to the switch that reported it), or ``switch`` without one.
@@ -15,6 +16,7 @@ import asyncio
 import hmac
 import re
 from collections.abc import Mapping
+from typing import Final
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -27,6 +29,9 @@ from shared.protocol.handshake import ClientKind, Hello, PasswordCredentials, To
 
 _NAME = re.compile(r"^\S{1,64}\Z")
 DEFAULT_SWITCH_NAME = "switch"
+
+BACK_OFFICE_ROLE: Final = "dept_staff"
+"""Department staff (work-order handlers) log in to the web panels only."""
 
 
 def _equal(a: str, b: str) -> bool:
@@ -62,6 +67,12 @@ class StoreAuthenticator:
         if found is None:
             raise ProtocolError(ErrorCode.NOT_AUTHENTICATED, "bad credentials")
         role = str(found.role)
+        if role == BACK_OFFICE_ROLE:
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN,
+                "back-office accounts work in the web panels, not on the CTI link",
+                detail={"role": role},
+            )
         if hello.kind is ClientKind.SUPERVISOR and role not in SUPERVISOR_ROLES:
             raise ProtocolError(
                 ErrorCode.FORBIDDEN,

@@ -1,4 +1,5 @@
-"""Protocol 1.1 notices: switch operating modes for desktops and supervisors.
+"""Notices for desktops and supervisors: switch operating modes (1.1) and, through
+:meth:`SwitchModes.announce`, published notices (``system.notice``, 1.2).
 
 :class:`SwitchModes` keeps the mode of every switch the server knows (``system.mode``,
 docs/protocol.md "System notices") and pushes each change to every desktop and
@@ -21,9 +22,11 @@ the common case (all normal) costs no events. 1.0 sessions get nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cti_server.ws import Session, SessionState
+from shared.protocol.base import Event
 from shared.protocol.handshake import ClientKind
 from shared.protocol.messages import speaks
 from shared.protocol.system import SwitchMode, SystemMode
@@ -123,6 +126,18 @@ class SwitchModes:
         return SystemMode(
             switch_id=switch_id, mode=entry.mode, since=entry.since, detail=entry.detail
         )
+
+    def announce(self, event: Event, wants: Callable[[Session], bool] | None = None) -> int:
+        """Push ``event`` (e.g. a ``system.notice``) to every listening session that speaks
+        its version and that ``wants`` accepts; returns how many got it."""
+        reached = 0
+        for session_id, session in list(self._sessions.items()):
+            if session.state is SessionState.ENDED:
+                del self._sessions[session_id]
+            elif speaks(session.version, event) and (wants is None or wants(session)):
+                session.push(event)
+                reached += 1
+        return reached
 
     def _broadcast(self, event: SystemMode) -> None:
         for session_id, session in list(self._sessions.items()):

@@ -3,7 +3,8 @@
 * ``/api/v1/...``: the REST admin API (:mod:`.handlers`), its OpenAPI document
   (``/api/v1/openapi.json``) and a static HTML rendering (``/api/v1/docs``);
 * ``/health``: readiness with per-check results (no auth);
-* ``/metrics``: Prometheus text format from the app's own registry (no auth).
+* ``/metrics``: Prometheus text format from the app's own registry (no auth);
+* ``/ui/...``: the web panels (:mod:`cti_server.web`, docs/web.md).
 
 The composition root builds the store objects, calls :func:`create_app` and
 serves it with :func:`~cti_server.http.server.serve_http` in the same event loop
@@ -27,8 +28,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount
 
-from cti_server.store import ConfigStore, TierDirectory
+from cti_server.store import ConfigStore, TierDirectory, session_factory
+from cti_server.web import NoticeBroadcaster, WebSettings, create_web_app
 
 from . import schemas as s
 from .auth import Access, CredentialCache, Verifier, store_verifier
@@ -155,6 +158,8 @@ def create_app(
     health_checks: Iterable[HealthCheck] = (),
     import_dir: Path | None = None,
     settings: HttpSettings | None = None,
+    web: WebSettings | None = None,
+    notice_broadcaster: NoticeBroadcaster | None = None,
 ) -> Starlette:
     """The HTTP app of the CTI server.
 
@@ -170,6 +175,10 @@ def create_app(
     * ``health_checks``: probes beside the built-in database check, e.g.
       ``HealthCheck("switch_links", lambda: links.connected() > 0)``.
     * ``import_dir``: where uploads are spooled (default: the system temp dir).
+    * ``web``: settings of the web panels at ``/ui`` (session secret, cookie flags, time
+      zone); default: a random secret, so browser sessions end with the process.
+    * ``notice_broadcaster``: pushes a major-outage notice to the logged-in desktops and
+      returns how many it reached (the composition root wires it to the domain).
 
     Shutting the app down (ASGI lifespan) cancels running imports after their
     current chunk and waits for that chunk.
@@ -253,8 +262,17 @@ def create_app(
         return error_response(exc)
 
     handlers: dict[Any, Callable[[Request, Exception], Any]] = {HTTPException: http_error}
+    web_settings = web or WebSettings()
+    web_app = create_web_app(
+        session_factory(db_engine),
+        credentials.authenticate,
+        settings=web_settings,
+        broadcaster=notice_broadcaster,
+    )
+    routes: list[BaseRoute] = [make_route(endpoint, ctx) for endpoint in endpoints]
+    routes.append(Mount(web_settings.base_path, app=web_app))
     app = Starlette(
-        routes=[make_route(endpoint, ctx) for endpoint in endpoints],
+        routes=routes,
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers=handlers,
         lifespan=lifespan,

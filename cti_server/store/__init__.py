@@ -9,7 +9,8 @@ Entry points (see docs/data.md):
 - :class:`ConfigStore`, :func:`load_routing_config` - audited configuration CRUD and
   the routing configuration as plain data;
 - :func:`authenticate`, :func:`hash_password`, :func:`verify_password` - argon2 auth;
-- :func:`seed_demo` - the demo contact centre.
+- :func:`seed_demo` - the demo contact centre;
+- :func:`issue_web_token`, :func:`redeem_web_token` - one-time web-panel sign-on (docs/web.md).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from .numbers import normalise, try_normalise
 from .seed import seed_demo
 from .tier_import import ImportReport, RowError, import_tiers
 from .tiers import CustomerTier, TierDirectory
+from .web_tokens import issue_web_token, redeem_web_token
 
 __all__ = [
     "AgentConfig",
@@ -82,10 +84,12 @@ __all__ = [
     "hash_password",
     "head_revision",
     "import_tiers",
+    "issue_web_token",
     "load_routing_config",
     "make_engine",
     "needs_rehash",
     "normalise",
+    "redeem_web_token",
     "seed_demo",
     "session_factory",
     "try_normalise",

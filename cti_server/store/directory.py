@@ -243,7 +243,10 @@ def load_routing_config(session: Session) -> RoutingConfig:
             groups=frozenset(agent_groups.get(a.id, ())),
             order_key=a.order_key,
         )
-        for a in session.scalars(sa.select(Agent).order_by(Agent.id))
+        for a in session.scalars(
+            # back-office staff (web panels only, docs/web.md) are never routed calls
+            sa.select(Agent).where(Agent.role != Role.DEPT_STAFF).order_by(Agent.id)
+        )
     }
     reasons = {
         r.id: ReasonCodeConfig(reason_id=r.id, label=r.label, paid=r.paid, active=r.active)

@@ -57,6 +57,8 @@ class Role(StrEnum):
     AGENT = "agent"
     TEAM_LEAD = "team_lead"
     ADMIN = "admin"
+    DEPT_STAFF = "dept_staff"
+    """Back-office staff of a city department or the provincial centre (web panels only)."""
 
 
 class BlacklistAction(StrEnum):
@@ -111,6 +113,10 @@ class Agent(Base):
     order_key: Mapped[int] = mapped_column(sa.Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    region: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)
+    """The customers' region this account may see (R-BIZ-4); ``None`` = every region."""
+    department: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    """Back-office department (city department, provincial centre) of ``dept_staff``."""
 
 
 class AgentSkill(Base):
@@ -345,3 +351,96 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(sa.String(200))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+
+
+# --- web panels (docs/web.md) ---------------------------------------------------------------
+
+
+class BusinessCategory(Base):
+    """A node of the business category tree (R-BIZ-1); roots are the seven business types."""
+
+    __tablename__ = "business_categories"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    parent_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("business_categories.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    """The root's business type (acceptance, inquiry, query, complaint, payment, ...)."""
+    name_zh: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200))
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Notice(Base):
+    """通知通告: a notice for agents and back-office staff (R-BIZ-5 major outages)."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    severity: Mapped[str] = mapped_column(sa.String(16), default="info")
+    region: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    pushed_to: Mapped[int] = mapped_column(sa.Integer, default=0)
+    """Desktops the broadcast reached when it was created."""
+
+
+class BusinessRecord(Base):
+    """An inquiry or acceptance confirmed on the web pages (R-IN-7); rows are appended."""
+
+    __tablename__ = "business_records"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    serial_no: Mapped[str] = mapped_column(sa.String(ID_LEN), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    call_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True, index=True)
+    customer_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    customer_number: Mapped[str] = mapped_column(sa.String(NUMBER_LEN * 2), default="")
+    agent_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    accessed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    remarks: Mapped[str] = mapped_column(sa.Text, default="")
+    categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    status: Mapped[str] = mapped_column(sa.String(32), default="confirmed")
+    result: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WebToken(Base):
+    """A one-time token the desktop exchanges for a web session (``/ui/sso``)."""
+
+    __tablename__ = "web_tokens"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("agents.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class QueryDefinition(Base):
+    """A query/statistics page (R-IN-7) as data: which inputs and result columns it shows."""
+
+    __tablename__ = "query_definitions"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200))
+    source: Mapped[str] = mapped_column(sa.String(32))
+    """A built-in data source of the web package (customers, contacts, business records)."""
+    inputs: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    columns: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    """1-D: the result columns; 2-D: ``[row dimension, column dimension]``."""
+    shape: Mapped[str] = mapped_column(sa.String(8), default="table")
+    """``table`` (1-D rows) or ``pivot`` (2-D counts)."""
+    page_size: Mapped[int] = mapped_column(sa.Integer, default=20)
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)

@@ -173,3 +173,21 @@ async def test_monitor_listen_whisper_stop_and_call_end(
     )
     actions = sorted(a.action for a in audit)
     assert actions.count("monitor") == 3 and actions.count("monitor_stop") == 1
+
+
+async def test_back_office_staff_may_not_use_the_cti_link_nor_be_routed(
+    app: CtiApp, clients: Clients, db: sa.Engine
+) -> None:
+    """docs/web.md: department staff (``dept_staff``) work in the web panels only; the
+    CTI link refuses them as desktop and as supervisor, and routing never sees them."""
+    from cti_server.store import seed
+    from tests.cti_server.domain.conftest import FAST_HASHER
+
+    await asyncio.to_thread(seed.seed_back_office, db, hasher=FAST_HASHER)
+    for kind in (ClientKind.DESKTOP, ClientKind.SUPERVISOR):
+        with pytest.raises(ProtocolError) as refused:
+            await clients.desktop("8001", kind=kind)
+        assert refused.value.code is ErrorCode.FORBIDDEN
+        assert "web panels" in str(refused.value)
+    config = await asyncio.to_thread(ConfigStore(db).routing_config)
+    assert "8001" not in config.agents and "1001" in config.agents
