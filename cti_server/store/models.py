@@ -8,6 +8,7 @@ Timestamps are timezone-aware UTC datetimes on every backend.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm.attributes import get_history
 from sqlalchemy.types import TypeDecorator
 
-from .errors import ImmutableVersion
+from .errors import Conflict, ImmutableVersion
 
 ID_LEN = 64
 NUMBER_LEN = 32
@@ -444,3 +445,651 @@ class QueryDefinition(Base):
     page_size: Mapped[int] = mapped_column(sa.Integer, default=20)
     position: Mapped[int] = mapped_column(sa.Integer, default=0)
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+
+
+# --- work orders (issue 6) ---
+
+
+class WorkOrder(Base):
+    """工单: a fault or complaint routed to a department (R-BIZ-5); ``WO-YYYYMMDD-NNNN``."""
+
+    __tablename__ = "work_orders"
+    __table_args__ = (sa.Index("ix_work_orders_department_status", "department", "status"),)
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    customer_number: Mapped[str] = mapped_column(sa.String(NUMBER_LEN * 2), default="")
+    call_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True, index=True)
+    contact_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("contact_records.id", ondelete="SET NULL"), nullable=True
+    )
+    category_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("business_categories.id", ondelete="RESTRICT")
+    )
+    priority: Mapped[str] = mapped_column(sa.String(16), default="normal")
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    status: Mapped[str] = mapped_column(sa.String(16), default="new", index=True)
+    department: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    assignee: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    respond_by: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    on_site_by: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    resolve_by: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    on_site_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    replied_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    feedback: Mapped[str] = mapped_column(sa.Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WorkOrderEvent(Base):
+    """One step of a work order's history (transition, note, feedback, reply); appended."""
+
+    __tablename__ = "work_order_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("work_orders.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    from_status: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    department: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    text: Mapped[str] = mapped_column(sa.Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class CallbackTask(Base):
+    """A call back to a customer (R-BIZ-5); outbound campaigns consume the open ones."""
+
+    __tablename__ = "callback_tasks"
+    __table_args__ = (sa.Index("ix_callback_tasks_state_due_at", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    order_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("work_orders.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    customer_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
+    )
+    number: Mapped[str] = mapped_column(sa.String(NUMBER_LEN * 2))
+    due_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    state: Mapped[str] = mapped_column(sa.String(16), default="open")
+    """``open`` (waiting for a campaign or an agent), ``done``, ``cancelled``."""
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WorkOrderSlaRule(Base):
+    """SLA clocks per category / priority (R-BIZ-5: respond 10 min, on site 60 min);
+    ``None`` matches any; the most specific rule wins (category before priority)."""
+
+    __tablename__ = "work_order_sla_rules"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    category_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("business_categories.id", ondelete="CASCADE"), nullable=True
+    )
+    priority: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    respond_minutes: Mapped[int] = mapped_column(sa.Integer)
+    on_site_minutes: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    resolve_minutes: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    department: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    """The department the create form suggests for this category (routing by type)."""
+    updated_by: Mapped[str] = mapped_column(sa.String(ID_LEN), default="system")
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# --- knowledge base (issue 6) ---
+
+
+class KbArticle(Base):
+    """知识库 article (R-BIZ-3, R-BIZ-9): the stable identity of a versioned text.
+
+    Readers see ``published_version``; ``title``/``category_id``/``tags`` copy that
+    version for listings. ``company`` is the owning branch company (keyed like
+    ``agents.region``; ``None`` = the provincial centre)."""
+
+    __tablename__ = "kb_articles"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    category_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("business_categories.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    company: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)
+    visibility: Mapped[str] = mapped_column(sa.String(16), default="all")
+    """``all`` companies, own ``company`` only, or ``shared`` with the ``kb_shares`` rows."""
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft")
+    current_version: Mapped[int] = mapped_column(sa.Integer, default=0)
+    published_version: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class KbVersion(Base):
+    """One saved version of an article; never changed after it is written."""
+
+    __tablename__ = "kb_versions"
+    __table_args__ = (sa.UniqueConstraint("article_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    article_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("kb_articles.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(sa.Integer)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    category_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    author: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class KbShare(Base):
+    """A company an article with visibility ``shared`` is shared with."""
+
+    __tablename__ = "kb_shares"
+
+    article_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    company: Mapped[str] = mapped_column(sa.String(100), primary_key=True, index=True)
+
+
+class KbTerm(Base):
+    """The search index: a term of a published article and its weight (title > body)."""
+
+    __tablename__ = "kb_terms"
+    __table_args__ = (
+        # one range read per term: clustered on SQLite, index-only scans on PostgreSQL
+        sa.PrimaryKeyConstraint("term", "article_id", postgresql_include=["weight"]),
+        {"sqlite_with_rowid": False},
+    )
+
+    term: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    weight: Mapped[int] = mapped_column(sa.Integer)
+
+
+class KbLink(Base):
+    """A cross-link ``[[slug]]`` in an article's published version (backlinks)."""
+
+    __tablename__ = "kb_links"
+
+    article_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    target_slug: Mapped[str] = mapped_column(sa.String(100), primary_key=True, index=True)
+
+
+class KbEvent(Base):
+    """Usage log: every article view and every search (R-BIZ-3 "a log of every query")."""
+
+    __tablename__ = "kb_events"
+    __table_args__ = (sa.Index("ix_kb_events_kind_day", "kind", "day"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    day: Mapped[str] = mapped_column(sa.String(10))
+    """UTC day ``YYYY-MM-DD`` (groups the same way on every backend)."""
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    """``view`` or ``search``."""
+    agent_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    article_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("kb_articles.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    query: Mapped[str] = mapped_column(sa.Text, default="")
+    query_norm: Mapped[str] = mapped_column(sa.String(200), default="")
+    result_count: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+
+
+# --- services, acceptance orders, marketing and care (issue 6) ------------------------------
+
+from decimal import Decimal as _SvcMoney  # noqa: E402  (kept inside this block on purpose)
+
+_SVC_MONEY = sa.Numeric(14, 2)
+
+
+class Service(Base):
+    """A service of the catalogue (R-BIZ-2): broadband, mobile plans, TV, VIP packages."""
+
+    __tablename__ = "services"
+
+    code: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200))
+    category: Mapped[str] = mapped_column(sa.String(32))
+    monthly_fee: Mapped[_SvcMoney] = mapped_column(_SVC_MONEY)
+    vip_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    prepaid: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    """Applying for it opens a prepaid account."""
+    requires: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    conflicts: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+
+
+class ServicePlan(Base):
+    """A tariff / payment plan of a service."""
+
+    __tablename__ = "service_plans"
+
+    service_code: Mapped[str] = mapped_column(
+        sa.ForeignKey("services.code", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200))
+    monthly_fee: Mapped[_SvcMoney] = mapped_column(_SVC_MONEY)
+    payment: Mapped[str] = mapped_column(sa.String(16), default="monthly")
+    """``monthly``, ``annual`` or ``prepaid``."""
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class ServiceSubscription(Base):
+    """A customer's service: one row per customer and service, its state changes."""
+
+    __tablename__ = "service_subscriptions"
+    __table_args__ = (sa.UniqueConstraint("customer_id", "service_code"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    service_code: Mapped[str] = mapped_column(sa.ForeignKey("services.code", ondelete="RESTRICT"))
+    plan_code: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    """``active``, ``reserved`` or ``cancelled``."""
+    since: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    order_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ServiceOrder(Base):
+    """An acceptance order: several lines confirmed (or rolled back) together."""
+
+    __tablename__ = "service_orders"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    call_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    agent_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft")
+    """``draft``, ``confirmed`` or ``rolled_back``."""
+    source: Mapped[str] = mapped_column(sa.String(ID_LEN), default="manual")
+    remarks: Mapped[str] = mapped_column(sa.Text, default="")
+    record_serial: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    """The R-IN-7 acceptance record written on confirm."""
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    rolled_back_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    rolled_back_by: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+
+
+class ServiceOrderLine(Base):
+    __tablename__ = "service_order_lines"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("service_orders.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(sa.Integer)
+    action: Mapped[str] = mapped_column(sa.String(16))
+    """``apply``, ``change``, ``cancel`` or ``reserve``."""
+    service_code: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    plan_code: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+
+
+class ServiceOperation(Base):
+    """The detailed operation log of acceptance: one row per applied or reversed line."""
+
+    __tablename__ = "service_operations"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    line_id: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    operation: Mapped[str] = mapped_column(sa.String(16))
+    customer_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    service_code: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    actor: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    detail: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class MarketingRule(Base):
+    """A recommendation rule (R-BIZ-7): conditions on the customer → a service to offer."""
+
+    __tablename__ = "marketing_rules"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200))
+    tiers: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    regions: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    has_services: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    lacks_services: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    min_tenure_days: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    min_spend: Mapped[_SvcMoney | None] = mapped_column(_SVC_MONEY, nullable=True)
+    max_spend: Mapped[_SvcMoney | None] = mapped_column(_SVC_MONEY, nullable=True)
+    service_code: Mapped[str] = mapped_column(sa.ForeignKey("services.code", ondelete="RESTRICT"))
+    plan_code: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    reason_zh: Mapped[str] = mapped_column(sa.Text, default="")
+    reason_en: Mapped[str] = mapped_column(sa.Text, default="")
+    priority: Mapped[int] = mapped_column(sa.Integer, default=0)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RecommendationResponse(Base):
+    """An agent accepted or declined a recommendation during a call."""
+
+    __tablename__ = "recommendation_responses"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    rule_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    customer_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    call_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    agent_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    service_code: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    response: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    order_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CareRule(Base):
+    """A care rule (R-BIZ-8): a trigger on the customer → a care plan."""
+
+    __tablename__ = "care_rules"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(200))
+    name_en: Mapped[str] = mapped_column(sa.String(200))
+    trigger: Mapped[str] = mapped_column(sa.String(32))
+    """``recent_complaint``, ``tenure_anniversary`` or ``recent_cancellation``."""
+    tiers: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    window_days: Mapped[int] = mapped_column(sa.Integer, default=30)
+    plan_kind: Mapped[str] = mapped_column(sa.String(16))
+    """``retention``, ``follow_up`` or ``care_message``."""
+    title_zh: Mapped[str] = mapped_column(sa.String(200))
+    title_en: Mapped[str] = mapped_column(sa.String(200))
+    due_days: Mapped[int] = mapped_column(sa.Integer, default=3)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CarePlan(Base):
+    __tablename__ = "care_plans"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    due_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    state: Mapped[str] = mapped_column(sa.String(16), default="open")
+    """``open``, ``postponed``, ``done`` or ``declined``."""
+    rule_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(200), nullable=True, unique=True)
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CareAction(Base):
+    __tablename__ = "care_actions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("care_plans.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(sa.String(16))
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    agent_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    call_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    due_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SurveyResult(Base):
+    """A post-call satisfaction survey (R-IN-5), stored against the call."""
+
+    __tablename__ = "survey_results"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(sa.String(ID_LEN), unique=True)
+    agent_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True, index=True)
+    customer_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    score: Mapped[int] = mapped_column(sa.Integer)
+    """1 (bad) .. 5 (excellent)."""
+    answers: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# --- voicemails -----------------------------------------------------------------------------
+
+
+class Voicemail(Base):
+    """A voicemail a caller left (R-IVR-4): reported by the switch (``recording_stopped``
+    ``voicemail:<file>``); team leads mark it heard, then handled."""
+
+    __tablename__ = "voicemails"
+    __table_args__ = (sa.UniqueConstraint("call_id", "file_name"),)
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    call_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    switch_id: Mapped[str] = mapped_column(sa.String(ID_LEN), default="")
+    caller_number: Mapped[str] = mapped_column(sa.String(NUMBER_LEN * 2), default="")
+    mailbox: Mapped[str] = mapped_column(sa.String(ID_LEN), default="", index=True)
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    seconds: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    state: Mapped[str] = mapped_column(sa.String(16), default="new", index=True)
+    """``new``, ``heard`` or ``handled``."""
+    handled_by: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    handled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+# --- payments (issue 6) ---
+
+
+_CENT = Decimal("0.01")
+
+
+class Money(TypeDecorator[Decimal]):
+    """Exact money (R-BIZ-6): ``Decimal`` with two places in and out, never a float.
+
+    PostgreSQL stores ``numeric(14, 2)``. SQLite has no decimal type (a NUMERIC column
+    keeps a binary float), so there the same column holds integer cents: ``balance + x``
+    and ``SUM(amount)`` stay exact in SQL on both backends.
+    """
+
+    impl = sa.Numeric(14, 2)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError(f"money must be a Decimal, not a float: {value!r}")
+        amount = Decimal(value).quantize(_CENT)
+        return int(amount * 100) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return (Decimal(value) / 100).quantize(_CENT)
+        return Decimal(value).quantize(_CENT)
+
+
+class Account(Base):
+    """A customer's account (prepaid or postpaid); the id is the account number (digits,
+    keyed in on the IVR). Balances live in its ledgers."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="RESTRICT"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    """``prepaid`` or ``postpaid``."""
+    status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    currency: Mapped[str] = mapped_column(sa.String(3), default="CNY")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Ledger(Base):
+    """One balance of an account (``main``, ``bonus``, ``deposit`` …); only changed
+    together with a :class:`LedgerEntry` row carrying the new balance."""
+
+    __tablename__ = "ledgers"
+    __table_args__ = (sa.UniqueConstraint("account_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    balance: Mapped[Decimal] = mapped_column(Money)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LedgerEntry(Base):
+    """The append-only journal: every change of a ledger's balance, with the balance after
+    it (the sum of a ledger's entries is its balance)."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    ledger_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ledgers.id", ondelete="RESTRICT"), index=True
+    )
+    account_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    balance_after: Mapped[Decimal] = mapped_column(Money)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    """``opening``, ``recharge``, ``adjustment``, ``bill_payment``."""
+    receipt_no: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True, index=True)
+    actor: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    memo: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+@event.listens_for(LedgerEntry, "before_update")
+@event.listens_for(LedgerEntry, "before_delete")
+def _ledger_entries_are_append_only(_mapper: Any, _conn: Any, target: LedgerEntry) -> None:
+    raise Conflict(f"ledger entry {target.id} is part of the journal: append a correction")
+
+
+class RechargeCard(Base):
+    """A recharge card (充值卡): the PIN is stored as a keyed hash (see
+    ``cti_server.store.payments.pin_hash``); used exactly once."""
+
+    __tablename__ = "recharge_cards"
+
+    card_no: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    pin_hash: Mapped[str] = mapped_column(sa.String(128))
+    face_value: Mapped[Decimal] = mapped_column(Money)
+    batch: Mapped[str] = mapped_column(sa.String(64), index=True)
+    state: Mapped[str] = mapped_column(sa.String(16), default="unused")
+    """``unused``, ``used``, ``void`` (withdrawn) or ``locked`` (too many wrong PINs)."""
+    failed_attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    used_by: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    used_account_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    receipt_no: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+
+
+class Receipt(Base):
+    """缴费凭证: one credited payment. ``idempotency_key`` is unique: a repeated request
+    finds the first receipt instead of crediting again; a card makes one receipt."""
+
+    __tablename__ = "receipts"
+
+    receipt_no: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("accounts.id", ondelete="RESTRICT"), index=True
+    )
+    customer_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    card_no: Mapped[str | None] = mapped_column(sa.String(32), nullable=True, unique=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    kind: Mapped[str] = mapped_column(sa.String(16), default="recharge")
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    """``phone`` (an agent on a call), ``sms``, ``web`` or ``ivr`` (self-service)."""
+    idempotency_key: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    agent_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    """Who took the payment: an agent id, or ``ivr``."""
+    call_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+class Bill(Base):
+    """A monthly bill of an account (账单查询)."""
+
+    __tablename__ = "bills"
+    __table_args__ = (sa.UniqueConstraint("account_id", "period"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id", ondelete="RESTRICT"))
+    period: Mapped[str] = mapped_column(sa.String(7))
+    """``YYYY-MM``."""
+    amount_due: Mapped[Decimal] = mapped_column(Money)
+    amount_paid: Mapped[Decimal] = mapped_column(Money)
+    due_date: Mapped[dt.date] = mapped_column(sa.Date)
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    """``open`` or ``paid``."""
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CustomerUnlock(Base):
+    """The customer's service password was given in this web session (R-BIZ-4): queries of
+    that customer are open to that agent and session until ``expires_at`` (or ``ended_at``,
+    or the end of ``call_id``)."""
+
+    __tablename__ = "customer_unlocks"
+    __table_args__ = (
+        sa.Index("ix_customer_unlocks_agent_id_customer_id", "agent_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(sa.ForeignKey("agents.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    session_key: Mapped[str] = mapped_column(sa.String(64))
+    """SHA-256 of the web session's CSRF token: another session of the agent is not open."""
+    call_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -30,7 +30,14 @@ from starlette.staticfiles import StaticFiles
 from cti_server.store import Principal, redeem_web_token
 from cti_server.store.models import Role
 
-from . import data
+from . import (
+    care,  # care plans (R-BIZ-8)
+    data,
+    knowledge,  # knowledge base (知识库)
+    payments,  # customer queries and recharge (R-BIZ-4, R-BIZ-6)
+    services,  # services, acceptance orders, marketing, surveys
+    workorders,
+)
 from .data import ContactFilter, Invalid, Refused, WebUser
 from .i18n import LANGUAGES, MESSAGES, pick_language, translator
 from .query import PivotResult, TableResult, run_query
@@ -623,6 +630,11 @@ def _routes() -> list[Route | Mount]:
         get("/records/{serial}", DESK_ROLES, record_result),
         get("/query", ALL_ROLES, query_list),
         get("/query/{query_id}", ALL_ROLES, query_page),
+        *workorders.routes(get, post),
+        *services.routes(get, post),
+        *care.routes(get, post),
+        *knowledge.routes(get, post),
+        *payments.routes(get, post),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

@@ -5,9 +5,11 @@ uvicorn port; the notice broadcaster records what it was asked to push."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -31,33 +33,90 @@ def _backends() -> list[object]:
     return ["sqlite", pg]
 
 
+class _Templates:
+    """One migrated and seeded demo database per backend and test session; every test
+    gets its own copy (a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on
+    PostgreSQL), so seeding costs once, not once per test."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.sqlite: Path | None = None
+        self.pg_admin: sa.Engine | None = None
+        self.pg_template: str | None = None
+
+    @staticmethod
+    def _seed(engine: sa.Engine) -> None:
+        upgrade(engine)
+        seed_demo(engine, customers=50, hasher=FAST_HASHER)
+        seed_back_office(engine, hasher=FAST_HASHER)
+
+    def sqlite_copy(self, target: Path) -> sa.Engine:
+        if self.sqlite is None:
+            path = self.folder / "template.sqlite3"
+            engine = make_engine(f"sqlite:///{path}")
+            self._seed(engine)
+            engine.dispose()  # checkpoints the WAL into the file
+            self.sqlite = path
+        shutil.copyfile(self.sqlite, target)
+        return make_engine(f"sqlite:///{target}")
+
+    def pg_copy(self) -> tuple[sa.Engine, Callable[[], None]]:
+        url = sa.make_url(os.environ[PG_ENV])
+        if self.pg_admin is None:
+            self.pg_admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+        admin = self.pg_admin
+        if self.pg_template is None:
+            name = f"opencc_web_tpl_{uuid.uuid4().hex[:10]}"
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            engine = make_engine(url.set(database=name))
+            self._seed(engine)
+            engine.dispose()
+            self.pg_template = name
+        copy = f"opencc_web_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{copy}" TEMPLATE "{self.pg_template}"')
+        engine = make_engine(url.set(database=copy))
+
+        def drop() -> None:
+            engine.dispose()
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+
+        return engine, drop
+
+    def close(self) -> None:
+        if self.pg_admin is not None:
+            if self.pg_template is not None:
+                with self.pg_admin.connect() as conn:
+                    conn.exec_driver_sql(
+                        f'DROP DATABASE IF EXISTS "{self.pg_template}" WITH (FORCE)'
+                    )
+            self.pg_admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def web_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Templates]:
+    templates = _Templates(tmp_path_factory.mktemp("web-template"))
+    yield templates
+    templates.close()
+
+
 @pytest.fixture
-def make_web_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], sa.Engine]]:
+def make_web_db(
+    tmp_path_factory: pytest.TempPathFactory, web_templates: _Templates
+) -> Iterator[Callable[[str], sa.Engine]]:
+    """A fresh copy of the seeded demo database on ``backend``."""
     cleanups: list[Callable[[], None]] = []
 
     def factory(backend: str) -> sa.Engine:
         if backend == "sqlite":
             folder = tmp_path_factory.mktemp("web-db")
-            engine = make_engine(f"sqlite:///{folder}/opencc.sqlite3")
+            engine = web_templates.sqlite_copy(folder / "opencc.sqlite3")
             cleanups.append(engine.dispose)
-        else:
-            url = os.environ[PG_ENV]
-            schema = f"opencc_web_{uuid.uuid4().hex[:12]}"
-            admin = make_engine(url)
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-            engine = make_engine(url, schema=schema)
-
-            def drop(engine: sa.Engine = engine, admin: sa.Engine = admin) -> None:
-                engine.dispose()
-                with admin.begin() as conn:
-                    conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-                admin.dispose()
-
-            cleanups.append(drop)
-        upgrade(engine)
-        seed_demo(engine, customers=50, hasher=FAST_HASHER)
-        seed_back_office(engine, hasher=FAST_HASHER)
+            return engine
+        engine, drop = web_templates.pg_copy()
+        cleanups.append(drop)
         return engine
 
     yield factory

@@ -25,7 +25,7 @@ PROMPTS = ROOT / "resources" / "prompts"
 # Tuesday 2026-03-03 10:00 in Shanghai (open) and 22:00 (closed)
 OPEN = dt.datetime(2026, 3, 3, 2, 0, tzinfo=dt.UTC).timestamp()
 CLOSED = dt.datetime(2026, 3, 3, 14, 0, tzinfo=dt.UTC).timestamp()
-BALANCE = {"balance": {"balance": "1234.5"}}
+BALANCE = {"account_balance": {"balance": "1234.5"}}
 
 
 def manifest_ids() -> frozenset[str]:
@@ -117,7 +117,11 @@ def test_normal_flow_balance_self_service() -> None:
 def test_normal_flow_lookup_failure_returns_to_the_billing_menu() -> None:
     normal = load_shipped_flow("normal")
     result = simulate(
-        normal, CallContext(tier="normal"), "11123456#9876#0", now=OPEN, lookups={"balance": None}
+        normal,
+        CallContext(tier="normal"),
+        "11123456#9876#0",
+        now=OPEN,
+        lookups={"account_balance": None},
     )
     assert result.path[-3:] == ("lookup_failed", "billing_menu", "queue_billing")
     assert isinstance(result.outcome, Queue)
