@@ -29,6 +29,9 @@ Usage::
 
     .venv/bin/python bench/bench_switch.py            # full run, ~6 min
     .venv/bin/python bench/bench_switch.py --quick    # ~3 min
+    .venv/bin/python -m bench.bench_switch --rate-only --rates 40,50,60   # part 1 only,
+        # printed (compare changes back to back; the "ms/call" CPU figures are the
+        # steadiest on a loaded machine); --rtpengine-arg=--num-threads=4 tries an option
 """
 
 from __future__ import annotations
@@ -88,6 +91,10 @@ class BenchError(RuntimeError):
     """A benchmark step could not run (tool missing, switch did not start, …)."""
 
 
+class _Skip(Exception):
+    """A part of the run that the plan leaves out."""
+
+
 # --- the switch process (``--serve``) ----------------------------------------------
 
 
@@ -96,6 +103,7 @@ def serve(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_switch.py --serve")
     parser.add_argument("--rtp-ports", type=int, default=4000)
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--rtpengine-arg", action="append", default=[])
     own, rest = parser.parse_known_args(argv)
     rest = [a for a in rest if a != "--"]
 
@@ -109,7 +117,12 @@ def serve(argv: Sequence[str]) -> int:
 
     def app_config(settings: Settings) -> SwitchAppConfig:
         config = product_config(settings)
-        return replace(config, rtpengine=replace(config.rtpengine, rtp_port_count=own.rtp_ports))
+        engine = replace(
+            config.rtpengine,
+            rtp_port_count=own.rtp_ports,
+            extra_args=config.rtpengine.extra_args + tuple(own.rtpengine_arg),
+        )
+        return replace(config, rtpengine=engine)
 
     class RecordOnBridge(StandaloneDecider):
         """The standalone decider plus ``record_start`` on every bridged call."""
@@ -157,8 +170,17 @@ def children(pid: int) -> list[int]:
 class SwitchProcess:
     """``bench_switch.py --serve … --sip-users FILE`` on free ports; log to a file."""
 
-    def __init__(self, workdir: Path, agents: int, *, record: bool, rtp_ports: int) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        agents: int,
+        *,
+        record: bool,
+        rtp_ports: int,
+        rtpengine_args: Sequence[str] = (),
+    ) -> None:
         self.workdir = workdir
+        self.rtpengine_args = list(rtpengine_args)
         self.agents = agents
         self.record = record
         self.rtp_ports = rtp_ports
@@ -185,6 +207,7 @@ class SwitchProcess:
             "--rtp-ports",
             str(self.rtp_ports),
             *(["--record"] if self.record else []),
+            *(f"--rtpengine-arg={arg}" for arg in self.rtpengine_args),
             "--",
             "--standalone",
             "--sip-users",
@@ -800,6 +823,7 @@ class Plan:
     hold_window: float
     dtmf_samples: int
     sample: int = 10
+    rtpengine_args: list[str] = field(default_factory=list)
 
 
 NOTES = """
@@ -810,12 +834,15 @@ Notes:
   of 8000 RTP ports (the product's `app_config` keeps `RtpEngineConfig`'s default
   of 200 ports = 50 concurrent calls; call 51 gets 503) and, for part 2, a
   standalone decider that sends `record_start` on every bridge. Log level WARNING.
-- Set-up rate: the first thing to give way is rtpengine's ng control path, not the
-  Python switch (≈ 30 % of a core at 50 calls/s). Each call costs rtpengine three
-  `play media` of a WAV (greeting, please-hold, music on hold; 2-10 ms each in
-  rtpengine 10.5, which has no player cache) plus offer/answer/stop; past ~40
-  calls/s replies come after the switch's 2 s ng timeout → 503 or no music.
-  sipp (pcap playback threads) shares the same 2 cores.
+- Set-up rate: each call costs rtpengine three `play media` (greeting, please-hold,
+  music on hold) plus offer/answer/stop/delete. rtpengine 10.5 opens every played
+  file with ffmpeg in its control thread: 3-8 ms of CPU for a 16-bit PCM WAV, which
+  capped the rate at 40 calls/s (replies after the switch's 2 s ng timeout → 503 or
+  no music). The switch now plays G.711 copies in the caller's codec (same audio,
+  ~0.4 ms to open) and joins the prompts of one step (`media/playback.py`,
+  docs/decisions/0001): rtpengine's per-call CPU went from ~24.5 to ~16 ms, the
+  rest being media (relay in the transcoding path, playback packets). sipp (pcap
+  playback threads) and the sipp agents share the same 2 cores.
 - Bridged calls cost the Python switch nothing (media stays in rtpengine,
   userspace `--table=-1`); rtpengine's per-call cost includes pcap recording and
   the transcoding path that `inject DTMF` forces.
@@ -829,7 +856,13 @@ def run(plan: Plan, workdir: Path) -> str:
     lines: list[str] = []
     # Switch A: set-up rate, then DTMF latency.
     agents_a = max(plan.rates) * 4 + 40
-    switch = SwitchProcess(workdir / "a", agents_a, record=False, rtp_ports=8000)
+    switch = SwitchProcess(
+        workdir / "a",
+        agents_a,
+        record=False,
+        rtp_ports=8000,
+        rtpengine_args=plan.rtpengine_args,
+    )
     switch.workdir.mkdir(parents=True, exist_ok=True)
     rates: list[RateResult] = []
     problems: list[str] = []
@@ -843,14 +876,19 @@ def run(plan: Plan, workdir: Path) -> str:
             rates.append(res)
             print(
                 f"rate {rate}/s: {res.ok}/{res.offered} ok, {res.failed} failed, "
-                f"{res.to_agent} to an agent, switch {res.switch_cpu:.0f} %, "
-                f"rtpengine {res.rtpengine_cpu:.0f} %",
+                f"{res.to_agent} to an agent, switch {res.switch_cpu:.0f} % "
+                f"({res.switch_cpu * 10 / rate:.1f} ms/call), "
+                f"rtpengine {res.rtpengine_cpu:.0f} % "
+                f"({res.rtpengine_cpu * 10 / rate:.1f} ms/call)",
                 flush=True,
             )
             if res.failed or res.to_agent < res.ok:
                 break
-        time.sleep(3)
-        dtmf, dtmf_calls = asyncio.run(run_dtmf(switch, plan.dtmf_samples))
+        dtmf: list[tuple[float, float]] = []
+        dtmf_calls = 0
+        if plan.dtmf_samples > 0:
+            time.sleep(3)
+            dtmf, dtmf_calls = asyncio.run(run_dtmf(switch, plan.dtmf_samples))
         problems += switch.log_problems()
     finally:
         if uas is not None:
@@ -858,11 +896,19 @@ def run(plan: Plan, workdir: Path) -> str:
         switch.stop()
     # Switch B: concurrent bridged calls with recording.
     holds: list[HoldResult] = []
-    agents_b = max(plan.holds) + 20
-    switch = SwitchProcess(workdir / "b", agents_b, record=True, rtp_ports=8000)
+    agents_b = max(plan.holds, default=0) + 20
+    switch = SwitchProcess(
+        workdir / "b",
+        agents_b,
+        record=True,
+        rtp_ports=8000,
+        rtpengine_args=plan.rtpengine_args,
+    )
     switch.workdir.mkdir(parents=True, exist_ok=True)
     uas = None
     try:
+        if not plan.holds:
+            raise _Skip
         switch.start()
         uas, uas_port = start_agents(switch.workdir)
         register_agents(switch, switch.workdir, uas_port)
@@ -886,6 +932,8 @@ def run(plan: Plan, workdir: Path) -> str:
             )
             time.sleep(4)
         problems += switch.log_problems()
+    except _Skip:
+        pass
     finally:
         if uas is not None:
             uas.stop()
@@ -981,6 +1029,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--holds", default=None, help="comma-separated bridged-call counts")
     parser.add_argument("--dtmf-samples", type=int, default=None)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--rate-only",
+        action="store_true",
+        help="only part 1 (set-up rate), print only (for comparing changes)",
+    )
+    parser.add_argument("--rate-seconds", type=float, default=None, help="seconds per rate step")
+    parser.add_argument(
+        "--rtpengine-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra rtpengine option for the switch's daemon (repeatable; to compare settings)",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep the logs")
     args = parser.parse_args(argv)
     plan = (
@@ -1000,6 +1061,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan.holds = [int(x) for x in args.holds.split(",")]
     if args.dtmf_samples:
         plan.dtmf_samples = args.dtmf_samples
+    if args.rate_seconds:
+        plan.rate_seconds = args.rate_seconds
+    plan.rtpengine_args = list(args.rtpengine_arg)
+    if args.rate_only:
+        plan.holds, plan.dtmf_samples, args.no_write = [], 0, True
     with tempfile.TemporaryDirectory(prefix="bench-switch-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)

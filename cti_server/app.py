@@ -44,6 +44,7 @@ from cti_server.store import ConfigStore, make_engine, seed_demo, session_factor
 from cti_server.store import auth as store_auth
 from cti_server.store.flows import seed_shipped_flows
 from cti_server.store.models import Agent
+from cti_server.store.prompts import PromptStore
 from cti_server.store.seed import seed_back_office
 from cti_server.web import BroadcastNotice, NoticeBroadcaster, WebSettings
 from cti_server.ws import CtiServer, Session, TransportConfig
@@ -79,8 +80,16 @@ class CtiApp:
         tool_tokens: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         http_app_factory: HttpAppFactory | None = None,
+        prompt_dir: Path | None = None,
+        serve_prompts: bool = True,
     ) -> None:
+        """``prompt_dir``: uploaded IVR prompts (default ``<data_dir>/prompts``);
+        ``serve_prompts=False`` leaves the switches' prompt sync out (tests of old servers)."""
         self.settings = settings
+        self.prompt_dir = (
+            prompt_dir if prompt_dir is not None else Path(settings.paths.data_dir) / "prompts"
+        )
+        self.serve_prompts = serve_prompts
         self.db = db
         self.domain = domain if domain is not None else DomainConfig()
         self.transport = (
@@ -117,6 +126,12 @@ class CtiApp:
         host = self.settings.server.host
         return f"ws://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}"
 
+    def prompt_store(self) -> PromptStore | None:
+        """Administrators' uploaded IVR prompts (R-IVR-5); switches sync them over the link."""
+        if not self.serve_prompts:
+            return None
+        return PromptStore(self.prompt_dir, sessions=session_factory(self.db))
+
     async def start(self, *, host: str | None = None, port: int | None = None) -> None:
         """Load the routing configuration, build the domain and listen."""
         if self._server is not None:
@@ -125,7 +140,7 @@ class CtiApp:
         engine = build_engine(config, self.domain)
         centre = ContactCentre(engine, self.store, config, domain=self.domain, clock=self.clock)
         server = CtiServer(
-            build_router(centre),
+            build_router(centre, prompts=self.prompt_store()),
             self.authenticator,
             config=self.transport,
             hooks=DomainHooks(centre),
@@ -263,6 +278,7 @@ def default_http_side(app: CtiApp) -> HttpService:
         ],
         import_dir=Path(settings.paths.data_dir) / "imports",
         notice_broadcaster=notice_broadcaster(app),
+        prompt_dir=app.prompt_dir,
         web=WebSettings(
             secret=web_secret(settings.server.web_secret, Path(settings.paths.data_dir)),
             timezone=settings.server.web_timezone,

@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from cti_server.routing import (
     Action,
     AgentGroupSpec,
@@ -45,6 +47,7 @@ from cti_server.routing import (
 from cti_server.routing import AgentState as EngineState
 from cti_server.routing import CallState as EngineCallState
 from cti_server.store import CallEventKind, RoutingConfig
+from cti_server.store.calls import CallView, VoicemailStore
 from cti_server.ws import DomainError, Session
 from shared.clock import Clock
 from shared.log import log_context
@@ -136,8 +139,9 @@ from .monitor import Monitors
 from .notices import SwitchModes
 from .persistence import Persistence
 from .supervisor import AgentCountIndex, SlCounter, SupervisorFeed, WaitIndex
-from .switchlink import SwitchLink
+from .switchlink import StoredCallReports, SwitchLink
 from .timers import EngineTimer
+from .voicemails import VoicemailBook
 
 log = logging.getLogger("cti_server.domain")
 
@@ -307,7 +311,10 @@ class ContactCentre:
         self.consults = Consultations(self)
         self.monitors = Monitors(self)
         self.lookups = LookupServices(self)
-        self.modes = SwitchModes()
+        self.modes = SwitchModes(clock)
+        self.voicemails = VoicemailBook(VoicemailStore(store.sessions))
+        self.stored_calls = StoredCallReports(store, self.voicemails)
+        """Reports of calls only the database knows (ended during a CTI outage, R-IN-3)."""
         self._bare_calls: set[str] = set()
         """Calls created from a switch's ``arrived`` report before their arrival route
         request: the route request fills in caller, customer and tier (R-IN-3)."""
@@ -1199,6 +1206,7 @@ class ContactCentre:
     def forget(self, call: CallRecord) -> None:
         call.closed = True
         self.calls.pop(call.call_id, None)
+        self.stored_calls.ended(call.call_id, call.switch_id)
         self._bare_calls.discard(call.call_id)
         if call.agent_id is not None and self._fallback_busy.get(call.agent_id) == call.call_id:
             del self._fallback_busy[call.agent_id]
@@ -1529,6 +1537,10 @@ class ContactCentre:
         kind = ev.kind
         if call is None:
             if kind is not SwitchCallEventKind.ARRIVED:
+                if await self.stored_calls.report(switch_id, ev):
+                    if kind in (SwitchCallEventKind.ANSWERED, SwitchCallEventKind.BRIDGED):
+                        await self._adopt_answered_stored_call(switch_id, ev)
+                    return  # a call of this switch only the database knows (R-IN-3)
                 raise DomainError(
                     ErrorCode.UNKNOWN_CALL, f"unknown call {ev.call_id}", {"call_id": ev.call_id}
                 )
@@ -1608,17 +1620,24 @@ class ContactCentre:
                     )
                 )
         elif kind is K.FAILED:
-            if ev.leg in (LegRole.AGENT, LegRole.CALLER) and call.state is CallState.OFFERED:
+            if ev.leg is LegRole.AGENT and self.consults.transfer_ringing(call):
+                await self.consults.transfer_not_answered(call, ev)
+            elif ev.leg in (LegRole.AGENT, LegRole.CALLER) and call.state is CallState.OFFERED:
                 await self._rona(call, ev)
             elif ev.leg is LegRole.CALLER:
                 await self._released(call, ev)
         elif kind is K.RELEASED and ev.leg in (LegRole.CALLER, LegRole.AGENT):
             await self._released(call, ev)
+        elif kind in (K.RECORDING_STARTED, K.RECORDING_STOPPED):
+            await self.voicemails.report(switch_id, ev, caller=call.caller)  # R-IVR-4
         # arrived (again), queue_enter, ringing, recording_*: acknowledged, nothing to change
 
     async def _answered(self, call: CallRecord, ev: SwitchCallEvent) -> None:
         if call.state in (CallState.ESTABLISHED, CallState.HELD, CallState.CONFERENCED):
             return  # bridged after answered, or a repeat
+        if self.consults.transfer_ringing(call):  # a blind transfer's target answered
+            await self.consults.transfer_answered(call, ev)
+            return
         agent_id = ev.agent_id or call.agent_id
         if (
             agent_id is None
@@ -1759,6 +1778,8 @@ class ContactCentre:
             call.direct, call.from_agent = False, agent_id
 
         await self.run(actions, ctx=Ctx(agent_id=agent_id), first=first)
+        if isinstance(destination, AgentDestination):  # the switch rings the target now
+            await self.consults.transfer_offered(call, destination.agent_id, agent_id, ev.at)
 
     async def _requeue(self, call: CallRecord, agent_id: str, queue_id: str, at: float) -> None:
         """Blind transfer to a queue: the agent's part ends (ACW) and the call is queued
@@ -1846,6 +1867,8 @@ class ContactCentre:
             by = ev.leg.value if ev.leg in (LegRole.CALLER, LegRole.AGENT) else "system"
         actions: list[Action] = []
         abandoned = False
+        # the switch failed the call (e.g. media failure while bridging): not the caller
+        failed = not lost and ev.cause is ClearCause.FAILED and not call.answered
         if agent_id is not None and call.state in (
             CallState.ESTABLISHED,
             CallState.HELD,
@@ -1856,24 +1879,32 @@ class ContactCentre:
                 actions += self.end_direct(call, partner, acw=True)
             disposition = "answered"
         elif state in (EngineCallState.WAITING, EngineCallState.OFFERED):
-            if lost:  # not the caller's doing: no SL outcome
+            if lost or failed:  # not the caller's doing: no SL outcome
                 actions = self.call_engine(self.engine.call_withdrawn, call.call_id, self.now())
-                disposition = "switch_lost"
+                disposition = "failed" if failed else "switch_lost"
             else:
                 actions = self.call_engine(self.engine.call_abandoned, call.call_id, self.now())
                 disposition, abandoned = "abandoned", True
         elif call.answered:
             disposition = "answered"
+        elif failed:
+            disposition = "failed"
         elif not call.queued:
             disposition = "ivr"
         else:
             disposition = "switch_lost" if lost else "abandoned"
+        if agent_id is not None and self.consults.transfer_ringing(call):
+            actions += self.end_direct(call, agent_id, acw=False)  # the target rang: freed
         rec = self.agents.get(agent_id or "")
         was = call.state
         cause = ClearCause.FAILED if lost else (ev.cause or ClearCause.NORMAL)
 
+        released: dict[str, Any] = {"by": by}
+        if failed and ev.detail:
+            released["detail"] = ev.detail
+
         async def first() -> None:
-            await self._store_event(call.call_id, CallEventKind.RELEASED, {"by": by}, at=ev.at)
+            await self._store_event(call.call_id, CallEventKind.RELEASED, released, at=ev.at)
             await self._write(self.store.submit_close(call.call_id, disposition, ev.at))
             contact = self.store.submit_contact(
                 started_at=call.arrived_at,
@@ -1884,7 +1915,8 @@ class ContactCentre:
                 agent_id=agent_id if call.answered else None,
                 disposition=disposition,
                 business_selection=call.business_selection or "",
-                summary=f"{disposition}; released by {by}",
+                summary=f"{disposition}; released by {by}"
+                + (f" ({ev.detail})" if failed and ev.detail else ""),
             )
             await self._write(contact)
             call.step(ev.at, TrajectoryKind.RELEASE, agent_id, by)
@@ -1897,7 +1929,9 @@ class ContactCentre:
                         CallDiverted(
                             call_id=call.call_id,
                             agent_id=agent_id,
-                            reason=DivertReason.REROUTED if lost else DivertReason.CALLER_ABANDONED,
+                            reason=DivertReason.REROUTED
+                            if lost or failed
+                            else DivertReason.CALLER_ABANDONED,
                         )
                     )
                 elif was in (CallState.ESTABLISHED, CallState.HELD, CallState.CONFERENCED):
@@ -1936,6 +1970,12 @@ class ContactCentre:
             key = f"fallback:{fc.call_id}"
             cid = fc.call_id
             customer = await self.store.lookup(fc.caller)
+            if fc.outcome is FallbackOutcome.IN_PROGRESS and cid not in self.calls:
+                stored = await asyncio.to_thread(self.store.calls.find_call, cid)
+                if stored is not None and stored.switch_id == switch_id:
+                    # a call this server knew before it restarted (R-IN-3)
+                    await self._adopt_stored_call(switch_id, fc, stored, customer)
+                    continue
             await self._store_event(
                 cid,
                 CallEventKind.ARRIVED,
@@ -2000,6 +2040,83 @@ class ContactCentre:
             down_at=msg.link_down_at,
             up_at=msg.link_up_at,
         )
+
+    async def _adopt_stored_call(
+        self, switch_id: str, fc: FallbackCall, stored: CallView, customer: Any
+    ) -> None:
+        """A call still live on the switch that has a row from before this server
+        restarted (a call the server routed, or an adopted fallback call): the switch
+        reports it ``in_progress`` after a fresh session. Only what the row lacks is
+        stored (queue, offer, answer; no second arrival), then it is adopted like a
+        fallback call in progress: an agent talking on it is busy on it (at once, or at
+        login) and its end closes the row through the live path (after-call work,
+        disposition ``answered``, one contact record). A row closed already stays
+        closed: nothing is adopted."""
+        if stored.disposition is not None:
+            log.info(
+                "%s: reported in progress but closed already (%s)", fc.call_id, stored.disposition
+            )
+            return
+        key = f"fallback:{fc.call_id}"
+        agent = fc.agent_id
+        steps = (
+            (
+                CallEventKind.QUEUED,
+                "queued",
+                {"queue_id": fc.queue_id},
+                fc.queue_id and stored.queued_at is None,
+                fc.offered_at or fc.arrived_at,
+            ),
+            (
+                CallEventKind.OFFERED,
+                "offered",
+                {"agent_id": agent},
+                agent and stored.offered_at is None,
+                fc.offered_at,
+            ),
+            (
+                CallEventKind.ANSWERED,
+                "answered",
+                {"agent_id": agent},
+                agent and stored.answered_at is None,
+                fc.answered_at,
+            ),
+        )
+        for kind, step, data, missing, at in steps:
+            if missing and at is not None:
+                await self._store_event(fc.call_id, kind, data, at=at, event_key=f"{key}:{step}")
+        arrived_at = min(stored.arrived_at.timestamp(), fc.arrived_at)
+        await self._adopt_fallback_call(
+            switch_id, msgspec.structs.replace(fc, arrived_at=arrived_at), customer
+        )
+        log.info(
+            "%s: live on switch %s after the restart: adopted (agent %s)",
+            fc.call_id,
+            switch_id,
+            agent,
+        )
+
+    async def _adopt_answered_stored_call(self, switch_id: str, ev: SwitchCallEvent) -> None:
+        """An agent answered a call only the database knows (it was ringing when this
+        server restarted, so the switch's live report left it out): from now on the
+        server knows it, and its agent is busy on it like on a call the switch reported
+        live (R-IN-3)."""
+        if ev.leg is LegRole.CONSULT or not ev.agent_id or ev.call_id in self.calls:
+            return
+        stored = await asyncio.to_thread(self.store.calls.find_call, ev.call_id)
+        if stored is None or stored.switch_id != switch_id or stored.disposition is not None:
+            return
+        fc = FallbackCall(
+            call_id=ev.call_id,
+            outcome=FallbackOutcome.IN_PROGRESS,
+            arrived_at=stored.arrived_at.timestamp(),
+            caller=stored.caller_number or None,
+            called=stored.called_number or None,
+            queue_id=stored.queue_id,
+            agent_id=ev.agent_id,
+            answered_at=stored.answered_at.timestamp() if stored.answered_at else ev.at,
+        )
+        await self._adopt_fallback_call(switch_id, fc, await self.store.lookup(fc.caller))
 
     def _fallback_call_of(self, agent_id: str) -> CallRecord | None:
         """The adopted fallback call ``agent_id`` is still talking on (reported while the
@@ -2132,6 +2249,7 @@ class ContactCentre:
             )
         action: SwitchAction
         requeue: str | None = None
+        reserved: str | None = None
         match request:
             case "answer":
                 action = Bridge(agent_id=agent_id)
@@ -2161,13 +2279,22 @@ class ContactCentre:
                             ErrorCode.DESTINATION_UNAVAILABLE,
                             f"agent {destination.agent_id} has no registered softphone",
                         )
+                    # ready, and reserved at once: nothing else rings it (R-IN-8)
+                    reserve = self.consults.reserve_transfer_target(agent_id, target.agent_id)
+                    await self.run(reserve, ctx=Ctx(agent_id=target.agent_id))
+                    reserved = target.agent_id
                 elif isinstance(destination, QueueDestination):
                     requeue = self._pick_queue(destination.queue_id, None)
                 call.transfer_to = destination
                 action = TransferCall(destination=destination, agent_sip_contact=contact)
-        await self.switches.command(
-            call.switch_id, call_id, action, timeout=self.domain.command_timeout
-        )
+        try:
+            await self.switches.command(
+                call.switch_id, call_id, action, timeout=self.domain.command_timeout
+            )
+        except DomainError:
+            if reserved is not None:
+                await self.consults.release_transfer_target(call, reserved)
+            raise
         if requeue is not None and not call.closed and call.agent_id == agent_id:
             await self._requeue(call, agent_id, requeue, self.clock.wall())
 

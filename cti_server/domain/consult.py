@@ -23,11 +23,12 @@ after the switch acknowledged its commands; see docs/cti_server.md for the seque
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from cti_server.routing import Action
+from cti_server.routing import Action, CallSpec
 from cti_server.routing import AgentState as EngineState
 from cti_server.store import CallEventKind
 from cti_server.ws import DomainError
@@ -75,6 +76,9 @@ from .model import AgentRecord, CallRecord
 
 if TYPE_CHECKING:
     from .centre import ContactCentre
+
+
+log = logging.getLogger("cti_server.domain.consult")
 
 
 def _unavailable(message: str, **detail: str) -> DomainError:
@@ -899,3 +903,129 @@ class Consultations:
             self._push(other, CallEstablished(call_id=call.call_id, agent_id=other or ""))
 
         await c.run(actions, ctx=c.ctx(agent_id), first=first)
+
+    # ------------------------------------------------------------------ blind transfer to an agent
+
+    def reserve_transfer_target(self, agent_id: str, target_id: str) -> list[Action]:
+        """``call.single_step_transfer`` to an agent: the target must be logged on and
+        ready (``destination_unavailable`` otherwise, nothing sent). Returns the engine
+        actions that keep it from being offered anything else while the transfer rings
+        (not ready ``consult_offered``, as for a consultation)."""
+        c = self.centre
+        if target_id == agent_id:
+            raise _unavailable("an agent cannot transfer a call to itself", agent_id=agent_id)
+        target = c.agent(target_id)
+        state = c.engine.agent_state(target.agent_id)
+        if state != EngineState.READY:
+            raise _unavailable(f"agent {target_id} is not ready", agent_id=target_id, state=state)
+        return c.call_engine(c.engine.agent_not_ready, target_id, CONSULT_OFFERED_REASON, c.now())
+
+    async def release_transfer_target(self, call: CallRecord, target_id: str) -> None:
+        """The transfer command failed: the reserved target is ready again."""
+        c = self.centre
+        if call.agent_id == target_id and call.state is CallState.OFFERED:
+            return  # the switch reported the transfer anyway: its end frees the target
+        await c.run(c.end_direct(call, target_id, acw=False), ctx=c.ctx(target_id))
+
+    async def transfer_offered(
+        self, call: CallRecord, target_id: str, from_agent: str | None, at: float
+    ) -> None:
+        """The switch reported a blind transfer to ``target_id`` (it rings the target's
+        softphone): the call is the target's direct call, offered (the engine keeps the
+        target not ready); the target's desktop gets ``agent.reserved`` and the screen
+        pop with ``from_agent``. A target the server did not reserve (not ready, logged
+        off) is left alone: the call is then only the switch's until it ends."""
+        c = self.centre
+        target = c.agents.get(target_id)
+        if target is None or call.closed:
+            return
+        actions: list[Action] = []
+        if c.direct_reason(target_id) != CONSULT_OFFERED_REASON:
+            if c.engine.agent_state(target_id) != EngineState.READY:
+                log.warning("%s: transferred to %s, who is not ready", call.call_id, target_id)
+                return
+            actions = c.call_engine(
+                c.engine.agent_not_ready, target_id, CONSULT_OFFERED_REASON, c.now()
+            )
+
+        async def first() -> None:
+            await c.store_event(call.call_id, CallEventKind.OFFERED, {"agent_id": target_id}, at=at)
+            call.step(at, TrajectoryKind.OFFER, target_id, "transfer")
+            call.agent_id, call.state, call.state_since = target_id, CallState.OFFERED, at
+            call.direct, call.from_agent = True, from_agent
+            target.call_id = call.call_id
+            self._push(
+                target_id,
+                AgentReserved(
+                    agent_id=target_id,
+                    call_id=call.call_id,
+                    expires_at=c.clock.wall() + c.domain.ring_timeout,
+                ),
+            )
+            self._push(target_id, c.delivered(call, target))
+
+        await c.run(actions, ctx=c.ctx(target_id), first=first)
+
+    def transfer_ringing(self, call: CallRecord) -> bool:
+        """Whether ``call`` is a blind transfer ringing its target (a direct offer)."""
+        return call.direct and call.state is CallState.OFFERED and call.consult_of is None
+
+    async def transfer_answered(self, call: CallRecord, ev: SwitchCallEvent) -> None:
+        """The target's softphone answered the transferred call: busy on it (direct)."""
+        c = self.centre
+        target_id = call.agent_id
+        if target_id is None or (ev.agent_id is not None and ev.agent_id != target_id):
+            raise invalid_state(f"call {call.call_id} is not offered to {ev.agent_id}")
+        actions = c.call_engine(c.engine.agent_not_ready, target_id, DIRECT_CALL_REASON, c.now())
+
+        async def first() -> None:
+            await c.store_event(
+                call.call_id, CallEventKind.ANSWERED, {"agent_id": target_id}, at=ev.at
+            )
+            call.state, call.state_since, call.answered = CallState.ESTABLISHED, ev.at, True
+            call.step(ev.at, TrajectoryKind.ANSWER, target_id, "transfer")
+            self._push(target_id, CallEstablished(call_id=call.call_id, agent_id=target_id))
+
+        await c.run(actions, ctx=c.ctx(target_id), first=first)
+
+    async def transfer_not_answered(self, call: CallRecord, ev: SwitchCallEvent) -> None:
+        """The transfer's target did not answer (or refused): the target is freed (not
+        ready ``ring-no-answer`` on no answer, like a consultation's target), the call
+        waits in its queue again (the switch keeps it with music until an offer)."""
+        c = self.centre
+        target_id = call.agent_id
+        assert target_id is not None
+        cause = ev.cause or ClearCause.NO_ANSWER
+        reason = "ring-no-answer" if cause is ClearCause.NO_ANSWER else None
+        actions = c.end_direct(call, target_id, acw=False, reason=reason)
+
+        async def first() -> None:
+            await c.store_event(
+                call.call_id, CallEventKind.RONA, {"agent_id": target_id, "cause": str(cause)}
+            )
+            call.agent_id, call.state, call.direct = None, None, False
+            self._push(
+                target_id,
+                CallDiverted(
+                    call_id=call.call_id,
+                    agent_id=target_id,
+                    reason=DivertReason.NO_ANSWER
+                    if cause is ClearCause.NO_ANSWER
+                    else DivertReason.REJECTED,
+                ),
+            )
+
+        await c.run(actions, ctx=c.ctx(target_id), first=first)
+        queue_id = call.queue_id
+        tier_id = call.tier or c.domain.default_tier
+        if call.closed or queue_id is None or tier_id is None:
+            return
+        spec = CallSpec(
+            call_id=call.call_id,
+            queue_id=queue_id,
+            tier_id=tier_id,
+            business_selection=call.business_selection or "",
+            priority=call.priority,
+        )
+        call.queued = True
+        await c.run(c.call_engine(c.engine.call_arrived, spec, c.now()))

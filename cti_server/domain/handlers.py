@@ -6,8 +6,12 @@ composition root merges them with :func:`build_router`.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+
 from cti_server.store import ConfigStore
 from cti_server.store.flows import switch_flow
+from cti_server.store.prompts import PromptNotFound, PromptRejected, PromptStore
 from cti_server.ws import DomainError, RequestContext, Role, Router
 from shared.protocol.agent import (
     AgentEndAfterCallWork,
@@ -47,6 +51,9 @@ from shared.protocol.switch import (
     AgentsSnapshot,
     FlowDocument,
     LookupResult,
+    PromptChunk,
+    PromptIndex,
+    PromptIndexEntry,
     RouteResponse,
     SwitchAgentsSnapshot,
     SwitchCallEvent,
@@ -54,6 +61,8 @@ from shared.protocol.switch import (
     SwitchFallbackReport,
     SwitchFlowGet,
     SwitchLookup,
+    SwitchPromptGet,
+    SwitchPromptIndex,
     SwitchRegistration,
     SwitchRouteRequest,
 )
@@ -292,6 +301,48 @@ def switch_router(centre: ContactCentre) -> Router:
     return router
 
 
+def prompt_router(prompts: PromptStore) -> Router:
+    """R-IVR-5: the IVR prompts administrators uploaded, for the switches' caches (1.2)."""
+    router = Router()
+
+    @router.handles(SwitchPromptIndex, kinds=SWITCH)
+    async def prompt_index(ctx: RequestContext, msg: SwitchPromptIndex) -> PromptIndex:
+        require_version(ctx, msg)
+        uploaded = await asyncio.to_thread(prompts.uploaded)
+        return PromptIndex(
+            prompts=tuple(
+                PromptIndexEntry(
+                    language=p.language, prompt_id=p.prompt_id, sha256=p.sha256, size=p.size
+                )
+                for p in uploaded
+            )
+        )
+
+    @router.handles(SwitchPromptGet, kinds=SWITCH)
+    async def prompt_get(ctx: RequestContext, msg: SwitchPromptGet) -> PromptChunk:
+        require_version(ctx, msg)
+        try:
+            info, data = await asyncio.to_thread(
+                prompts.chunk, msg.language, msg.prompt_id, msg.offset
+            )
+        except PromptNotFound as exc:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD, str(exc), detail={"field": "prompt_id"}
+            ) from None
+        except PromptRejected as exc:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD, exc.message, detail={"field": exc.field}
+            ) from None
+        return PromptChunk(
+            sha256=info.sha256,
+            size=info.size,
+            offset=msg.offset,
+            data=base64.b64encode(data).decode("ascii"),
+        )
+
+    return router
+
+
 def snapshot_router(centre: ContactCentre) -> Router:
     router = Router()
 
@@ -308,8 +359,9 @@ async def _modes(centre: ContactCentre, ctx: RequestContext) -> None:
     centre.modes.push_all(ctx.session)
 
 
-def build_router(centre: ContactCentre) -> Router:
-    """Every handler of the CTI server's domain."""
+def build_router(centre: ContactCentre, *, prompts: PromptStore | None = None) -> Router:
+    """Every handler of the CTI server's domain (with ``prompts``: the switches' prompt
+    sync, ``switch.prompt_index`` / ``switch.prompt_get``)."""
     router = Router()
     for part in (
         agent_router(centre),
@@ -319,4 +371,6 @@ def build_router(centre: ContactCentre) -> Router:
         snapshot_router(centre),
     ):
         router.include(part)
+    if prompts is not None:
+        router.include(prompt_router(prompts))
     return router

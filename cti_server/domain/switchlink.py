@@ -5,21 +5,44 @@ sent during a brief outage is replayed on resume). :meth:`SwitchLink.command` wa
 for the switch's ``switch.command_result``; :meth:`SwitchLink.send` does not wait and
 remembers the command so a failure report can be acted on (e.g. an offer the switch
 could not ring).
+
+:class:`StoredCallReports` answers reports of calls the server has in its database but
+not in memory (R-IN-3): a restarted server receives the reports the switch queued during
+the outage for CTI-routed calls that ended meanwhile; it closes their rows instead of
+refusing the reports with ``unknown_call``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from cti_server.store.calls import CallEventKind, CallStore, CallView
 from cti_server.ws import DomainError, Session, SessionState
 from shared.clock import Clock
 from shared.ids import new_id
 from shared.protocol.base import Event
+from shared.protocol.call import ClearCause
 from shared.protocol.errors import ErrorCode
 from shared.protocol.messages import speaks
-from shared.protocol.switch import SwitchAction, SwitchCommand, SwitchCommandResult
+from shared.protocol.switch import (
+    LegRole,
+    SwitchAction,
+    SwitchCallEvent,
+    SwitchCallEventKind,
+    SwitchCommand,
+    SwitchCommandResult,
+)
+
+if TYPE_CHECKING:
+    from .persistence import Persistence
+    from .voicemails import VoicemailBook
+
+log = logging.getLogger("cti_server.domain.switchlink")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +206,123 @@ class SwitchLink:
             if first.sent_at > horizon:
                 break
             del self._sent[first.command_id]
+
+
+# -- reports of calls known only to the database -------------------------------------------
+
+
+def ends_call(ev: SwitchCallEvent) -> bool:
+    """Whether the report ends the call for the caller (what closes its record)."""
+    K = SwitchCallEventKind
+    if ev.kind is K.RELEASED:
+        return ev.leg in (LegRole.CALLER, LegRole.AGENT)
+    if ev.kind is K.FAILED:
+        return ev.leg is LegRole.CALLER
+    return ev.kind is K.QUEUE_LEAVE and ev.cause is ClearCause.CALLER_ABANDONED
+
+
+def stored_disposition(view: CallView, ev: SwitchCallEvent) -> str:
+    """The disposition of a stored call ended by ``ev`` (as the live path decides it):
+    ``answered``, ``failed`` (the switch failed it before an answer), ``abandoned``
+    (queued or offered) or ``ivr``."""
+    if view.answered_at is not None:
+        return "answered"
+    if ev.cause is ClearCause.FAILED:
+        return "failed"
+    if view.queued_at is not None or view.offered_at is not None:
+        return "abandoned"
+    return "ivr"
+
+
+class StoredCallReports:
+    """Reports of calls in the database that the server does not hold in memory.
+
+    A report of such a call from the switch that owns it (``calls.switch_id``) is
+    accepted: an end (``released`` caller/agent leg, ``failed`` caller leg, abandoned
+    ``queue_leave``) releases and closes the row (disposition as the live path would
+    give it, ``reconciled:*`` event keys) with its contact record; ``answered`` /
+    ``bridged`` records the answer if the row has none; a voicemail recording is stored;
+    anything else is acknowledged unchanged. A closed row acknowledges every report.
+    Nothing enters the routing engine or the server's call table, and no agent state
+    changes: the server has no live part of these calls (their agents, if logged on
+    again, were logged on afresh). Another switch's call, or a call not in the database,
+    is not accepted (``unknown_call`` as before)."""
+
+    RECENT = 10_000
+    """Calls the server ended itself that are remembered (see :meth:`ended`)."""
+
+    def __init__(self, store: Persistence, voicemails: VoicemailBook | None = None) -> None:
+        self._store = store
+        self._voicemails = voicemails
+        self._recent: OrderedDict[str, str] = OrderedDict()
+        self.accepted = 0
+        self.closed = 0
+
+    def ended(self, call_id: str, switch_id: str) -> None:
+        """The server ended (and forgot) this call itself: later reports of it (e.g. the
+        caller's ``released`` after the agent's) are acknowledged without a database read."""
+        self._recent[call_id] = switch_id
+        self._recent.move_to_end(call_id)
+        while len(self._recent) > self.RECENT:
+            self._recent.popitem(last=False)
+
+    async def report(self, switch_id: str, ev: SwitchCallEvent) -> bool:
+        """Handle ``ev`` for a call not in memory; ``False``: not a stored call of
+        ``switch_id`` (the caller refuses the report)."""
+        recent = self._recent.get(ev.call_id)
+        if recent is not None:
+            if recent != switch_id:
+                return False
+            self.accepted += 1
+            return True
+        view = await asyncio.to_thread(self._store.calls.find_call, ev.call_id)
+        if view is None or view.switch_id != switch_id:
+            return False
+        self.accepted += 1
+        if view.disposition is not None:
+            return True  # closed already (a repeat, or the leg after the call's end)
+        K = SwitchCallEventKind
+        if ends_call(ev):
+            await self._close(view, ev)
+        elif ev.kind in (K.ANSWERED, K.BRIDGED) and view.answered_at is None and ev.agent_id:
+            await self._store.submit_event(
+                ev.call_id,
+                CallEventKind.ANSWERED,
+                ev.at,
+                {"agent_id": ev.agent_id},
+                event_key="reconciled:answered",
+            )
+        elif self._voicemails is not None and ev.kind in (
+            K.RECORDING_STARTED,
+            K.RECORDING_STOPPED,
+        ):
+            await self._voicemails.report(switch_id, ev, caller=view.caller_number or None)
+        return True
+
+    async def _close(self, view: CallView, ev: SwitchCallEvent) -> None:
+        disposition = stored_disposition(view, ev)
+        by = ev.leg.value
+        data: dict[str, Any] = {"reconciled": True}
+        if ev.cause is not None:
+            data["cause"] = ev.cause.value
+        if ev.detail:
+            data["detail"] = ev.detail
+        summary = f"{disposition}; released by {by} while the CTI server was away"
+
+        def close(calls: CallStore, _sessions: object) -> bool:
+            return calls.close_unfinished(
+                view.call_id,
+                at=ev.at,
+                released_by=by,
+                disposition=disposition,
+                summary=summary,
+                data=data,
+            )
+
+        if await self._store.writer.submit(close):
+            self.closed += 1
+            log.info(
+                "%s: closed from a report the switch queued while the server was away (%s)",
+                view.call_id,
+                disposition,
+            )

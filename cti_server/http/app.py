@@ -31,6 +31,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount
 
 from cti_server.store import ConfigStore, TierDirectory, session_factory
+from cti_server.store.prompts import PromptStore
 from cti_server.web import NoticeBroadcaster, WebSettings, create_web_app
 
 from . import schemas as s
@@ -41,6 +42,7 @@ from .health import HealthCheck, database_check, run_checks
 from .imports import ImportJobs
 from .metrics import HttpMetrics, MetricsMiddleware, MetricSource, SourceFn
 from .openapi import build_openapi, render_docs
+from .prompts import prompt_endpoints
 from .routing import Call, Endpoint, make_route
 from .service import AdminService
 
@@ -74,6 +76,8 @@ class HttpContext:
     openapi: dict[str, Any]
     docs_html: str
     max_body_bytes: int
+    prompts: PromptStore | None = None
+    """Uploaded IVR prompts (:mod:`.prompts`); None: those endpoints answer 503."""
 
 
 async def _health(call: Call) -> Any:
@@ -160,6 +164,7 @@ def create_app(
     settings: HttpSettings | None = None,
     web: WebSettings | None = None,
     notice_broadcaster: NoticeBroadcaster | None = None,
+    prompt_dir: Path | None = None,
 ) -> Starlette:
     """The HTTP app of the CTI server.
 
@@ -179,6 +184,8 @@ def create_app(
       zone); default: a random secret, so browser sessions end with the process.
     * ``notice_broadcaster``: pushes a major-outage notice to the logged-in desktops and
       returns how many it reached (the composition root wires it to the domain).
+    * ``prompt_dir``: where uploaded IVR prompts live (``<data_dir>/prompts``, the same
+      folder the switch link's ``switch.prompt_get`` serves); None: no uploads (503).
 
     Shutting the app down (ASGI lifespan) cancels running imports after their
     current chunk and waits for that chunk.
@@ -230,7 +237,7 @@ def create_app(
         ),
     ]
     metrics = HttpMetrics([*builtin, *metrics_list])
-    endpoints = [*_service_endpoints(), *admin_endpoints()]
+    endpoints = [*_service_endpoints(), *admin_endpoints(), *prompt_endpoints()]
     doc = build_openapi(
         endpoints,
         title=settings.title,
@@ -249,6 +256,11 @@ def create_app(
         openapi=doc,
         docs_html=render_docs(doc),
         max_body_bytes=settings.max_body_bytes,
+        prompts=(
+            PromptStore(prompt_dir, sessions=config_store.sessions)
+            if prompt_dir is not None
+            else None
+        ),
     )
 
     @asynccontextmanager

@@ -51,6 +51,8 @@ class Access(StrEnum):
     WRITE = "write"
     IMPORT = "import"
     AUDIT = "audit"
+    SUPERVISE = "supervise"
+    """Team leads' work on calls (e.g. voicemails): team leads and administrators."""
 
 
 ALLOWED_ROLES: dict[Access, frozenset[str]] = {
@@ -59,6 +61,7 @@ ALLOWED_ROLES: dict[Access, frozenset[str]] = {
     Access.WRITE: frozenset({Role.ADMIN}),
     Access.IMPORT: frozenset({Role.TEAM_LEAD, Role.ADMIN}),
     Access.AUDIT: frozenset({Role.ADMIN}),
+    Access.SUPERVISE: frozenset({Role.TEAM_LEAD, Role.ADMIN}),
 }
 
 

@@ -19,6 +19,7 @@ from .auth import Access
 from .errors import ApiError
 from .imports import ImportOptions
 from .routing import Call, Endpoint, Handler, RawBody, Reply
+from .voicemails import voicemail_endpoints
 
 API = "/api/v1"
 
@@ -645,4 +646,4 @@ def admin_endpoints() -> list[Endpoint]:
         )
     ]
     crud = [endpoint for res in RESOURCES for endpoint in _crud(res)]
-    return [*imports, *relations, *crud, *customers, *flows, *audit]
+    return [*imports, *relations, *crud, *customers, *flows, *audit, *voicemail_endpoints()]

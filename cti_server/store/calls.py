@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.ids import new_id
 
 from .db import dialect_insert, session_factory
-from .errors import InvalidData, NotFound
-from .models import Call, CallEvent, ContactRecord, CustomerNumber, utcnow
+from .errors import Conflict, InvalidData, NotFound
+from .models import Call, CallEvent, ContactRecord, CustomerNumber, Voicemail, utcnow
 from .numbers import try_normalise
 
 
@@ -461,3 +461,248 @@ class CallStore:
                 .offset(offset)
             )
             return [_contact_view(r) for r in rows]
+
+    def find_call(self, call_id: str) -> CallView | None:
+        """The call summary, or ``None`` for an unknown call."""
+        with self._sessions() as session:
+            call = session.get(Call, call_id)
+            return None if call is None else _view(call)
+
+    def close_unfinished(
+        self,
+        call_id: str,
+        *,
+        at: dt.datetime | float,
+        released_by: str,
+        disposition: str,
+        summary: str = "",
+        data: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Release and close a call whose row is still open (no disposition) and add its
+        contact record: a call that ended while the server did not hold it in memory
+        (reports queued by the switch during a CTI outage, R-IN-3).
+
+        Idempotent: returns ``False`` (nothing written) when the call is unknown or
+        already closed. The released and closed events carry ``reconciled:*`` keys; the
+        contact record names the agent only when the call was answered."""
+        with self._sessions() as session:
+            call = session.get(Call, call_id, populate_existing=True)
+            if call is None or call.disposition is not None:
+                return False
+            started, number = call.arrived_at, call.caller_number
+            customer_id, business = call.customer_id, call.business_selection
+            agent_id = call.agent_id if call.answered_at is not None else None
+            has_contact = (
+                session.scalar(
+                    sa.select(ContactRecord.id).where(ContactRecord.call_id == call_id).limit(1)
+                )
+                is not None
+            )
+        released = {**(data or {}), "by": released_by}
+        self.record_event(
+            call_id, CallEventKind.RELEASED, at, released, event_key="reconciled:released"
+        )
+        self.close_call(call_id, disposition, at, event_key="reconciled:closed")
+        if not has_contact:
+            self.add_contact_record(
+                started_at=started,
+                ended_at=at,
+                call_id=call_id,
+                customer_id=customer_id,
+                number=number,
+                agent_id=agent_id,
+                disposition=disposition,
+                business_selection=business,
+                summary=summary,
+            )
+        return True
+
+    def recent_handle_seconds(
+        self, queue_id: str, *, since: dt.datetime | float, limit: int = 50
+    ) -> list[float]:
+        """Talk times (answer to release, seconds) of the queue's latest answered calls
+        released after ``since``, newest first (at most ``limit``)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                sa.select(Call.answered_at, Call.released_at)
+                .where(
+                    Call.queue_id == queue_id,
+                    Call.answered_at.is_not(None),
+                    Call.released_at >= as_utc(since),
+                )
+                .order_by(Call.released_at.desc())
+                .limit(limit)
+            ).all()
+        return [
+            max(0.0, (released - answered).total_seconds())
+            for answered, released in rows
+            if answered is not None and released is not None
+        ]
+
+
+# --- voicemails (R-IVR-4) -----------------------------------------------------------------
+
+
+class VoicemailState(StrEnum):
+    NEW = "new"
+    HEARD = "heard"
+    HANDLED = "handled"
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailView:
+    voicemail_id: str
+    call_id: str
+    switch_id: str
+    caller_number: str
+    mailbox: str
+    file_name: str
+    seconds: float | None
+    state: str
+    handled_by: str | None
+    handled_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+def _voicemail_view(row: Voicemail) -> VoicemailView:
+    return VoicemailView(
+        voicemail_id=row.id,
+        call_id=row.call_id,
+        switch_id=row.switch_id,
+        caller_number=row.caller_number,
+        mailbox=row.mailbox,
+        file_name=row.file_name,
+        seconds=row.seconds,
+        state=row.state,
+        handled_by=row.handled_by,
+        handled_at=row.handled_at,
+        created_at=row.created_at,
+    )
+
+
+class VoicemailStore:
+    """Voicemails callers left: saved from the switch's reports, listed and marked
+    ``heard`` / ``handled`` by team leads (REST API). Thread-safe like :class:`CallStore`."""
+
+    def __init__(self, engine_or_sessions: sa.Engine | sessionmaker[Session]) -> None:
+        self._sessions = (
+            session_factory(engine_or_sessions)
+            if isinstance(engine_or_sessions, sa.Engine)
+            else engine_or_sessions
+        )
+
+    def save(
+        self,
+        call_id: str,
+        file_name: str,
+        *,
+        at: dt.datetime | float,
+        switch_id: str = "",
+        caller_number: str = "",
+        mailbox: str = "",
+        seconds: float | None = None,
+    ) -> VoicemailView:
+        """Store a voicemail (state ``new``); the same call and file again returns the
+        stored one unchanged (a report the switch re-sends)."""
+        if not call_id:
+            raise InvalidData("voicemail", "call_id", "empty")
+        if not file_name or len(file_name) > 255:
+            raise InvalidData("voicemail", "file_name", "empty or longer than 255 characters")
+        if seconds is not None and not seconds >= 0:
+            raise InvalidData("voicemail", "seconds", f"must be >= 0, got {seconds!r}")
+        with self._sessions.begin() as session:
+            existing = session.scalar(
+                sa.select(Voicemail).where(
+                    Voicemail.call_id == call_id, Voicemail.file_name == file_name
+                )
+            )
+            if existing is not None:
+                return _voicemail_view(existing)
+            row = Voicemail(
+                id=new_id(),
+                call_id=call_id,
+                switch_id=switch_id[:64],
+                caller_number=(try_normalise(caller_number) or caller_number)[:64],
+                mailbox=mailbox[:64],
+                file_name=file_name,
+                seconds=None if seconds is None else round(seconds, 2),
+                state=VoicemailState.NEW.value,
+                created_at=as_utc(at),
+            )
+            session.add(row)
+            session.flush()
+            return _voicemail_view(row)
+
+    def get(self, voicemail_id: str) -> VoicemailView:
+        with self._sessions() as session:
+            row = session.get(Voicemail, voicemail_id)
+            if row is None:
+                raise NotFound("voicemail", voicemail_id)
+            return _voicemail_view(row)
+
+    def page(
+        self,
+        *,
+        state: str | None = None,
+        mailbox: str | None = None,
+        caller_number: str | None = None,
+        call_id: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[VoicemailView], int]:
+        """Voicemails newest first with the total matching; filters combine (``until`` is
+        exclusive)."""
+        where: list[Any] = []
+        if state is not None:
+            try:
+                where.append(Voicemail.state == VoicemailState(state).value)
+            except ValueError:
+                raise InvalidData("voicemail", "state", f"unknown state {state!r}") from None
+        if mailbox is not None:
+            where.append(Voicemail.mailbox == mailbox)
+        if caller_number is not None:
+            where.append(Voicemail.caller_number == (try_normalise(caller_number) or caller_number))
+        if call_id is not None:
+            where.append(Voicemail.call_id == call_id)
+        if since is not None:
+            where.append(Voicemail.created_at >= as_utc(since))
+        if until is not None:
+            where.append(Voicemail.created_at < as_utc(until))
+        with self._sessions() as session:
+            total = session.scalar(sa.select(sa.func.count()).select_from(Voicemail).where(*where))
+            rows = session.scalars(
+                sa.select(Voicemail)
+                .where(*where)
+                .order_by(Voicemail.created_at.desc(), Voicemail.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [_voicemail_view(r) for r in rows], int(total or 0)
+
+    def mark(self, voicemail_id: str, state: str, *, actor: str) -> VoicemailView:
+        """``heard`` (from ``new``; again is a no-op) or ``handled`` (by ``actor``; from
+        ``new`` or ``heard``; again by anyone is a no-op). A handled voicemail cannot
+        become unheard: :class:`Conflict`."""
+        try:
+            target = VoicemailState(state)
+        except ValueError:
+            raise InvalidData("voicemail", "state", f"unknown state {state!r}") from None
+        if target is VoicemailState.NEW:
+            raise InvalidData("voicemail", "state", "a voicemail cannot be marked new again")
+        with self._sessions.begin() as session:
+            row = session.get(Voicemail, voicemail_id, with_for_update=True)
+            if row is None:
+                raise NotFound("voicemail", voicemail_id)
+            current = VoicemailState(row.state)
+            if current is target:
+                return _voicemail_view(row)
+            if current is VoicemailState.HANDLED:
+                raise Conflict(f"voicemail {voicemail_id} is handled already")
+            row.state = target.value
+            if target is VoicemailState.HANDLED:
+                row.handled_by = actor
+                row.handled_at = utcnow()
+            session.flush()
+            return _voicemail_view(row)

@@ -39,6 +39,8 @@ from cti_server.switch.journal import Journal, JournalError
 from cti_server.switch.link import CtiLink, LinkState
 from cti_server.switch.media.process import RtpEngineConfig, RtpEngineError
 from cti_server.switch.ports import CallControl, CommandFailed, Decider
+from cti_server.switch.prompt_sync import DEFAULT_INTERVAL as PROMPT_SYNC_INTERVAL
+from cti_server.switch.prompt_sync import PromptSync
 from cti_server.switch.sip import Ha1
 from cti_server.switch.sip.transport import TlsConfig
 from shared.clock import SystemClock
@@ -167,6 +169,7 @@ def app_config(settings: Settings) -> SwitchAppConfig:
         recordings_dir=Path(switch.recordings_dir or data_dir / "recordings"),
         outbound_gateway=switch.outbound_gateway or None,
         mixer_ports=mixer_port_range(switch.mixer_ports),
+        prompt_cache_dir=prompt_cache_dir(settings),
     )
 
 
@@ -237,6 +240,23 @@ def flow_cache_dir(settings: Settings) -> Path:
     return Path(settings.paths.data_dir) / "switch" / "flows"
 
 
+def prompt_cache_dir(settings: Settings) -> Path:
+    """Where the switch keeps the prompts administrators uploaded (R-IVR-5)."""
+    return Path(settings.paths.data_dir) / "switch" / "prompts"
+
+
+def prompt_sync_interval(args: object, settings: Settings) -> float:
+    """Seconds between prompt syncs: ``--prompt-sync-interval``, else the
+    ``switch.prompt_sync_interval`` setting, else 60; raises ``ValueError`` below 1."""
+    value = getattr(args, "prompt_sync_interval", None)
+    if value is None:
+        value = _setting(settings, "prompt_sync_interval")
+    interval = float(str(value)) if value not in (None, "") else PROMPT_SYNC_INTERVAL
+    if not interval >= 1.0:
+        raise ValueError(f"the prompt sync interval must be at least 1 second, not {value}")
+    return interval
+
+
 def build_failover(
     settings: Settings,
     switch_id: str,
@@ -303,6 +323,7 @@ async def run_switch(
     outbound_gateway: str | None = None,
     queue_features: tuple[dict[str, QueueFeatures], QueueFeatures] | None = None,
     overrides: Mapping[str, object] | None = None,
+    prompt_interval: float = PROMPT_SYNC_INTERVAL,
 ) -> int:
     async def credentials(user: str) -> str | Ha1 | None:
         return users.get(user)
@@ -338,6 +359,11 @@ async def run_switch(
     flows = FlowCache(flow_cache_dir(settings))
     if failover is not None:
         flows.attach(failover.link.fetch_flow)
+    # R-IVR-5: prompts administrators uploaded, synced into a cache the IVR searches
+    # first; standalone (and a link that is down) keeps playing the cached ones
+    prompt_sync = PromptSync(prompt_cache_dir(settings), interval=prompt_interval)
+    if failover is not None:
+        prompt_sync.attach(failover.link)
     app = SwitchApp(
         config, decider, credentials, attach=attach, flows=flows, flow_prefetch=flows.prefetch
     )
@@ -358,6 +384,7 @@ async def run_switch(
         )
     else:
         await failover.start()
+        prompt_sync.start()
         log.warning(
             "switch ready on sip:%s:%d as switch %r of the CTI server %s: %d SIP user(s); "
             "fallback ACD until the CTI link is up (journal %s)",
@@ -377,6 +404,7 @@ async def run_switch(
         await stop.wait()
     finally:
         log.info("stopping the switch")
+        await prompt_sync.close()
         await app.stop()  # hangs up every call: the deciders hear the releases
         if failover is not None:
             await failover.close()
@@ -441,6 +469,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="callers' SDES-SRTP: allow (default), require or refuse",
     )
     parser.add_argument(
+        "--prompt-sync-interval",
+        type=float,
+        metavar="SECONDS",
+        help="how often to fetch the prompts administrators uploaded from the CTI server "
+        "(default 60; also on every link-up)",
+    )
+    parser.add_argument(
         "--switch-id",
         metavar="ID",
         help="this switch's id on the CTI link and its journal's name (default: host name)",
@@ -475,6 +510,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TlsOptionError as exc:
         print(f"cti-switch: {exc}", file=sys.stderr)
         return EXIT_BAD_OPTION
+    try:
+        prompt_interval = prompt_sync_interval(args, loaded.settings)
+    except ValueError as exc:
+        print(f"cti-switch: {exc}", file=sys.stderr)
+        return EXIT_BAD_OPTION
     queue_features: tuple[dict[str, QueueFeatures], QueueFeatures] | None = None
     if args.queues is not None:
         try:
@@ -491,6 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             outbound_gateway=args.outbound_gateway,
             queue_features=queue_features,
             overrides=overrides,
+            prompt_interval=prompt_interval,
         )
     )
 

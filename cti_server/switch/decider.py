@@ -17,7 +17,12 @@ Rules (docs/switch_link.md, "Failover rules"):
   known to the server from then on, so their later reports go to the link as well;
 * a server ``offer_to_agent`` for a call the fallback holds is honoured only if the
   call is merely waiting (the server takes it back); while it rings or is connected
-  the command is refused with ``invalid_state``.
+  the command is refused with ``invalid_state``;
+* after a fresh server session (the server restarted and lost its memory) every call
+  still live on the switch that the server routed (in the IVR, talking, on hold; not
+  one still ringing), and every adopted fallback call still running, is reported
+  ``in_progress`` in the fallback report, with its agent, queue, times and
+  trajectory, so the restarted server knows it and keeps its agent busy on it.
 """
 
 from __future__ import annotations
@@ -26,9 +31,12 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import msgspec
 
 from cti_server.switch.fallback import FallbackAcd
-from cti_server.switch.journal import Step
+from cti_server.switch.journal import MAX_TRAJECTORY, Step
 from cti_server.switch.link import CtiLink, LinkState
 from cti_server.switch.ports import (
     CallReport,
@@ -37,7 +45,10 @@ from cti_server.switch.ports import (
     RegistrationReport,
     RouteQuery,
 )
+from shared.protocol.call import TrajectoryKind, TrajectoryStep
 from shared.protocol.switch import (
+    FallbackCall,
+    FallbackOutcome,
     LegRole,
     OfferToAgent,
     RouteResponse,
@@ -63,6 +74,64 @@ def _ends_call(r: CallReport) -> bool:
     )
 
 
+@dataclass(slots=True)
+class _CtiCall:
+    """What the decider knows of a live call the CTI server routes: enough to tell a
+    restarted server about it (:meth:`FailoverDecider.live_calls`)."""
+
+    call_id: str
+    arrived_at: float
+    caller: str | None = None
+    called: str | None = None
+    queue_id: str | None = None
+    agent_id: str | None = None
+    offered_at: float | None = None
+    answered_at: float | None = None
+    trajectory: list[TrajectoryStep] = field(default_factory=list)
+
+    def step(self, at: float, kind: TrajectoryKind, node: str | None, detail: str | None) -> None:
+        if len(self.trajectory) < MAX_TRAJECTORY:
+            self.trajectory.append(
+                TrajectoryStep(
+                    at=at, kind=kind, node=node, detail=(detail or None) and detail[:256]
+                )
+            )
+
+    def as_call(self) -> FallbackCall:
+        return FallbackCall(
+            call_id=self.call_id,
+            outcome=FallbackOutcome.IN_PROGRESS,
+            arrived_at=self.arrived_at,
+            caller=self.caller,
+            called=self.called,
+            queue_id=self.queue_id,
+            agent_id=self.agent_id,
+            offered_at=self.offered_at,
+            answered_at=self.answered_at,
+            trajectory=tuple(self.trajectory),
+        )
+
+
+_WIRE = msgspec.json.Encoder()
+_CHECK = msgspec.json.Decoder(FallbackCall)
+
+
+def reportable(call: FallbackCall) -> FallbackCall | None:
+    """``call`` as the server will decode it; one with a field the protocol refuses (an
+    odd caller number, IVR node name …) is cut down to what the server needs (agent,
+    queue, times), or dropped (logged) rather than have the server refuse the part."""
+    for candidate in (
+        call,
+        msgspec.structs.replace(call, caller=None, called=None, trajectory=()),
+    ):
+        try:
+            return _CHECK.decode(_WIRE.encode(candidate))
+        except msgspec.ValidationError:
+            continue
+    log.warning("call %s: not reportable to the CTI server: %r", call.call_id, call)
+    return None
+
+
 class FailoverDecider:
     """Routes each question to the link or the fallback (see the module docstring)."""
 
@@ -74,10 +143,13 @@ class FailoverDecider:
         self.adopted = 0
         self._ringing: set[str] = set()
         """CTI-routed calls whose agent leg is ringing (not answered yet)."""
+        self._cti: dict[str, _CtiCall] = {}
+        """Live CTI-routed calls (reported to a restarted server)."""
         self._syncer: asyncio.Task[None] | None = None
         link.on_state_change(self._on_link)
         link.command_guard = self._guard
         link.agent_hint = fallback.note_agent_ready
+        link.live_calls = self.live_calls
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -138,8 +210,10 @@ class FailoverDecider:
             else:
                 if query.stage is RouteStage.ARRIVAL and query.caller and response.tier:
                     self.fallback.remember_tier(query.caller, response.tier)
+                self._note_route(query, response)
                 return response
         self.link.forget(query.call_id)
+        self._cti.pop(query.call_id, None)
         return await self.fallback.route(query)
 
     async def lookup(self, call_id: str, service: str, args: Mapping[str, str]) -> LookupResult:
@@ -163,6 +237,7 @@ class FailoverDecider:
                 self.link.request_replay()
             return
         ring_ended = self._track_ring(report)
+        self._note_report(report)
         if ring_ended and not self.link.up and self.link.owns(call_id):
             # A CTI-routed call stopped ringing while the server is gone: adopt it. (An
             # agent hanging up an answered call is no failed ring: that call just ends.)
@@ -178,7 +253,79 @@ class FailoverDecider:
         self.link.registration(report)
         self.fallback.registration(report)
 
+    def live_calls(self) -> list[FallbackCall]:
+        """Every call still live on the switch that a restarted server must learn of:
+        CTI-routed calls (in the IVR, talking, on hold) and adopted fallback calls the
+        journal will not report again, all ``in_progress`` (the link sends them after a
+        fresh session, see :attr:`CtiLink.live_calls`). A call still ringing is left
+        out: the restarted server has no offer for it to accept; when it is answered
+        the server adopts it from that report (``answered`` of a stored call)."""
+        calls: list[FallbackCall] = []
+        for call_id, call in list(self._cti.items()):
+            if not self.link.owns(call_id) or self.fallback.owns(call_id):
+                del self._cti[call_id]  # ended, adopted or taken over meanwhile
+                continue
+            if call.agent_id is not None and call.answered_at is None:
+                continue  # ringing
+            calls.append(call.as_call())
+        calls += self.fallback.journal.handed_over_live()
+        calls.sort(key=lambda c: c.arrived_at)
+        return [ok for ok in map(reportable, calls) if ok is not None]
+
     # -- internals -----------------------------------------------------------------------
+
+    def _note_route(self, q: RouteQuery, response: RouteResponse) -> None:
+        """A route question the server answered: the call is the server's."""
+        if not self.link.owns(q.call_id):
+            return  # the caller left while the question was asked
+        now = self.link.clock.wall()
+        call = self._cti.get(q.call_id)
+        if call is None:
+            call = _CtiCall(q.call_id, now, caller=q.caller, called=q.called)
+            self._cti[q.call_id] = call
+        if q.stage is not RouteStage.AGENT_NEEDED:
+            return
+        if response.queue_id is not None:
+            call.queue_id = response.queue_id
+            call.step(now, TrajectoryKind.QUEUE_ENTER, response.queue_id, None)
+        if response.agent is not None and call.answered_at is None:
+            call.agent_id, call.offered_at = response.agent.agent_id, now
+            call.step(now, TrajectoryKind.OFFER, response.agent.agent_id, None)
+
+    def _note_report(self, r: CallReport) -> None:
+        """Follow a CTI-routed call (agent, answer time, trajectory) until it ends."""
+        call = self._cti.get(r.call_id)
+        if call is None:
+            return
+        K = SwitchCallEventKind
+        kind, leg = r.kind, r.leg
+        if kind is K.ARRIVED:
+            call.arrived_at = min(call.arrived_at, r.at)
+        elif leg is LegRole.CONSULT:
+            return  # a consultation's leg: the call's own agent stays
+        elif (leg is LegRole.CALLER and kind in (K.RELEASED, K.FAILED)) or (
+            leg is not LegRole.CALLER and kind is K.RELEASED
+        ):
+            del self._cti[r.call_id]  # the call is over (its end goes to the server)
+        elif kind in (K.IVR_NODE, K.MENU_CHOICE):
+            what = TrajectoryKind.IVR_NODE if kind is K.IVR_NODE else TrajectoryKind.MENU_CHOICE
+            call.step(r.at, what, r.node, r.dtmf or r.detail)
+        elif kind is K.RINGING and r.agent_id and call.answered_at is None:
+            if r.agent_id != call.agent_id or call.offered_at is None:
+                call.agent_id, call.offered_at = r.agent_id, r.at
+                call.step(r.at, TrajectoryKind.OFFER, r.agent_id, None)
+        elif kind in (K.ANSWERED, K.BRIDGED):
+            agent_id = r.agent_id or call.agent_id
+            if agent_id is not None and (call.answered_at is None or agent_id != call.agent_id):
+                call.agent_id = agent_id
+                if call.answered_at is None:
+                    call.answered_at = r.at
+                call.step(r.at, TrajectoryKind.ANSWER, agent_id, None)
+        elif kind is K.FAILED and leg is not LegRole.CALLER and call.answered_at is None:
+            call.agent_id = call.offered_at = None  # no answer: back in the queue
+        elif kind in (K.HELD, K.RETRIEVED):
+            held = kind is K.HELD
+            call.step(r.at, TrajectoryKind.HOLD if held else TrajectoryKind.RETRIEVE, None, None)
 
     def _track_ring(self, r: CallReport) -> bool:
         """Follow the agent leg of CTI-routed calls; True when ``r`` ends a ring that was
@@ -225,6 +372,7 @@ class FailoverDecider:
         return "the call is ringing or connected under the switch's fallback ACD"
 
     def _adopt(self, call_id: str) -> None:
+        self._cti.pop(call_id, None)
         call = self.link.forget(call_id)
         if call is None:
             return

@@ -361,6 +361,15 @@ class Journal:
         """Calls the journal knows as not ended (in arrival order)."""
         return [c for c, f in self._calls.items() if f.outcome is None and not f.gone]
 
+    def handed_over_live(self) -> list[FallbackCall]:
+        """Calls still running that a server already adopted and :meth:`pending` does not
+        report again (nothing new since): a restarted server must learn them anew."""
+        return [
+            f.as_call(FallbackOutcome.IN_PROGRESS)
+            for f in sorted(self._calls.values(), key=lambda f: f.arrived_at)
+            if f.reported_in_progress and f.outcome is None and not f.gone and not f.dirty
+        ]
+
     def pending(self, *, max_calls: int = MAX_CALLS_PER_PART) -> PendingReport | None:
         """Calls to report, in arrival order, split into parts (``None``: nothing new)."""
         if not 1 <= max_calls <= MAX_CALLS_PER_PART:

@@ -25,7 +25,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from cti_server.switch.journal import Journal, PendingReport
+from cti_server.switch.journal import MAX_CALLS_PER_PART, Journal, PendingReport
 from cti_server.switch.ports import (
     CallControl,
     CallReport,
@@ -43,9 +43,12 @@ from shared.protocol.errors import ErrorCode, ProtocolError
 from shared.protocol.handshake import ClientKind, TokenCredentials
 from shared.protocol.switch import (
     AgentsSnapshot,
+    FallbackCall,
     FlowDocument,
     LegRole,
     OfferToAgent,
+    PromptChunk,
+    PromptIndex,
     RouteResponse,
     RouteStage,
     SwitchAction,
@@ -58,6 +61,8 @@ from shared.protocol.switch import (
     SwitchFallbackReport,
     SwitchFlowGet,
     SwitchLookup,
+    SwitchPromptGet,
+    SwitchPromptIndex,
     SwitchRegistration,
     SwitchRouteRequest,
 )
@@ -186,6 +191,14 @@ class CtiLink:
         self.agent_hint: Callable[[str, bool], None] | None = None
         """Told ``(agent_id, ready)`` when a command or event reveals readiness (with a
         1.1 server: every ``switch.agent_state``, keyed by the agent's SIP user)."""
+        self.live_calls: Callable[[], list[FallbackCall]] | None = None
+        """The calls still live on the switch that a restarted server must learn of
+        (CTI-routed calls, adopted fallback calls): after every fresh session (the
+        server lost its memory) they follow the journal in the ``switch.fallback_report``
+        as ``in_progress`` calls (R-IN-3)."""
+        self._live_owed = False
+        """A fresh session began: the live calls are still to be reported."""
+        self.live_calls_reported = 0
         self._agent_buffer: list[SwitchAgentState] | None = None
         """``switch.agent_state`` events received while an agents snapshot is pending."""
         self.agent_states: dict[str, AgentState] = {}
@@ -206,6 +219,11 @@ class CtiLink:
         """Reports of a call whose ``arrived`` came before its arrival route request: sent
         once that request is answered (or given up), so the server creates the call from
         the route request, with caller, customer and tier (R-IN-3)."""
+        self._routing: dict[str, int] = {}
+        """Route requests in flight per call."""
+        self._left_while_routing: set[str] = set()
+        """Calls whose caller left while a route request of theirs was in flight: its
+        answer must not track them again (no stale entry)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -395,6 +413,8 @@ class CtiLink:
         welcome = self.client.welcome
         if self.speaks_1_1 and welcome is not None and not welcome.resumed:
             await self._agents_snapshot()
+        if welcome is not None and not welcome.resumed:
+            self._live_owed = True  # a new server (or a lost session): it knows no call
         await self._replay()
 
     async def _agents_snapshot(self) -> None:
@@ -454,23 +474,38 @@ class CtiLink:
                 return
 
     async def _replay(self) -> None:
-        """Send the journal as fallback_report parts; each is acknowledged before the next."""
+        """Send the journal as fallback_report parts; each is acknowledged before the next.
+
+        After a fresh session the calls still live on the switch (:attr:`live_calls`)
+        follow as ``in_progress`` calls in further parts of the same report, so a
+        restarted server knows them (and their agents' busy state) before any new call
+        is routed; they are not journal lines (nothing to acknowledge)."""
         journal = self.journal
-        if journal is None:
+        live = self._live_report() if self._live_owed else []
+        if journal is None and not live:
+            self._live_owed = False
             return
-        pending: PendingReport | None = journal.pending()
-        if pending is not None:
+        pending: PendingReport | None = journal.pending() if journal is not None else None
+        parts: list[tuple[tuple[FallbackCall, ...], bool]] = (
+            [(p.calls, True) for p in pending.parts] if pending is not None else []
+        )
+        parts += [
+            (tuple(live[i : i + MAX_CALLS_PER_PART]), False)
+            for i in range(0, len(live), MAX_CALLS_PER_PART)
+        ]
+        if parts:
             up_at = self.clock.wall()
-            for part in pending.parts:
+            down_at = pending.link_down_at if pending is not None else (self._down_since or up_at)
+            for n, (calls, journaled) in enumerate(parts, 1):
                 try:
                     await self.client.request(
                         SwitchFallbackReport(
                             id=0,
-                            link_down_at=min(pending.link_down_at, up_at),
+                            link_down_at=min(down_at, up_at),
                             link_up_at=up_at,
-                            part=part.part,
-                            last_part=part.last_part,
-                            calls=part.calls,
+                            part=n,
+                            last_part=n == len(parts),
+                            calls=calls,
                         ),
                         timeout=self.request_timeout,
                     )
@@ -480,28 +515,53 @@ class CtiLink:
                     # A part the server refuses for good must not block the link forever.
                     log.error(
                         "CTI server refused fallback report part %d (%d calls): %s",
-                        part.part,
-                        len(part.calls),
+                        n,
+                        len(calls),
                         exc,
                     )
                     self.messages_rejected += 1
-                journal.acknowledge(part.calls)
-                self.reports_replayed += len(part.calls)
-            log.info(
-                "fallback journal replayed: %d calls in %d part(s)",
-                pending.call_count,
-                len(pending.parts),
-            )
-        journal.compact()
+                if journal is not None and journaled:
+                    journal.acknowledge(calls)
+                    self.reports_replayed += len(calls)
+            if pending is not None:
+                log.info(
+                    "fallback journal replayed: %d calls in %d part(s)",
+                    pending.call_count,
+                    len(pending.parts),
+                )
+            if live:
+                self.live_calls_reported += len(live)
+                log.info("live calls reported to the CTI server: %d", len(live))
+        self._live_owed = False
+        if journal is not None:
+            journal.compact()
+
+    def _live_report(self) -> list[FallbackCall]:
+        if self.live_calls is None:
+            return []
+        try:
+            return list(self.live_calls())
+        except Exception:  # never let the report's builder block the link
+            log.exception("CTI link: listing the live calls failed")
+            return []
 
     # -- Decider -------------------------------------------------------------------------
 
     async def route(self, query: RouteQuery) -> RouteResponse:
+        self._routing[query.call_id] = self._routing.get(query.call_id, 0) + 1
         try:
             return await self._route(query)
         finally:
+            self._route_done(query.call_id)
             # the route request went first: now the reports it held back (``arrived`` …)
             self._release_held(query.call_id)
+
+    def _route_done(self, call_id: str) -> None:
+        left = self._routing.pop(call_id, 1) - 1
+        if left > 0:
+            self._routing[call_id] = left
+        else:
+            self._left_while_routing.discard(call_id)
 
     async def _route(self, query: RouteQuery) -> RouteResponse:
         if not self.up:
@@ -582,6 +642,43 @@ class CtiLink:
         if not isinstance(body, FlowDocument):
             raise DecisionUnavailable(f"unexpected flow result {type(body).__name__}")
         return body
+
+    async def fetch_prompt_index(self) -> PromptIndex:
+        """``switch.prompt_index`` (1.2 servers, R-IVR-5): the uploaded IVR prompts.
+
+        Raises ``DecisionUnavailable`` when it cannot ask (see :meth:`fetch_flow`) and
+        ``ProtocolError`` for a refusal (a server without prompt storage answers
+        ``unexpected_type``)."""
+        body = await self._ask_1_2(SwitchPromptIndex(id=0), "prompt index")
+        if not isinstance(body, PromptIndex):
+            raise DecisionUnavailable(f"unexpected prompt index {type(body).__name__}")
+        return body
+
+    async def fetch_prompt_chunk(self, language: str, prompt_id: str, offset: int) -> PromptChunk:
+        """``switch.prompt_get`` (1.2 servers): ≤ 32 KiB of an uploaded prompt from
+        ``offset`` (errors as :meth:`fetch_prompt_index`)."""
+        body = await self._ask_1_2(
+            SwitchPromptGet(id=0, language=language, prompt_id=prompt_id, offset=offset),
+            f"prompt {language}/{prompt_id}",
+        )
+        if not isinstance(body, PromptChunk):
+            raise DecisionUnavailable(f"unexpected prompt chunk {type(body).__name__}")
+        return body
+
+    async def _ask_1_2(self, request: Request, what: str) -> object:
+        if not self.up:
+            raise DecisionUnavailable(f"the CTI link is {self._state}")
+        version_now = self.version
+        if version_now is None or version_now.major != 1 or version_now.minor < 2:
+            raise DecisionUnavailable(f"the CTI server speaks {version_now}: no {what} request")
+        try:
+            return await self.client.request(request, timeout=self.route_timeout)
+        except (ConnectionLost, TimeoutError) as exc:
+            raise DecisionUnavailable(f"{what} fetch failed: {exc or 'timeout'}") from None
+        except ProtocolError as exc:
+            if exc.code in _RETRYABLE:
+                raise DecisionUnavailable(str(exc)) from None
+            raise
 
     def report(self, report: CallReport, on_delivered: Callable[[], None] | None = None) -> None:
         """Queue a call event (never blocks; dropped and counted when the queue is full).
@@ -670,6 +767,8 @@ class CtiLink:
         return sorted(waiting, key=lambda c: c.waiting_since or 0.0)
 
     def _track_route(self, q: RouteQuery, body: RouteResponse) -> None:
+        if q.call_id in self._left_while_routing:
+            return  # the caller hung up while this request was in flight
         call = self._calls.get(q.call_id)
         if call is None:
             call = LinkCall(q.call_id, q.caller, q.called, self.clock.wall())
@@ -682,6 +781,12 @@ class CtiLink:
                 call.agent_id = body.agent.agent_id
 
     def _track_report(self, r: CallReport) -> None:
+        if (
+            r.call_id in self._routing
+            and r.leg is LegRole.CALLER
+            and r.kind in (SwitchCallEventKind.RELEASED, SwitchCallEventKind.FAILED)
+        ):
+            self._left_while_routing.add(r.call_id)
         call = self._calls.get(r.call_id)
         if call is None:
             return

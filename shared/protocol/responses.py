@@ -11,7 +11,14 @@ from shared.protocol.call import ConsultResult
 from shared.protocol.errors import DetailValue, ErrorCode
 from shared.protocol.handshake import Snapshot
 from shared.protocol.supervisor import MonitorResult, SubscriptionResult
-from shared.protocol.switch import AgentsSnapshot, FlowDocument, LookupResult, RouteResponse
+from shared.protocol.switch import (
+    AgentsSnapshot,
+    FlowDocument,
+    LookupResult,
+    PromptChunk,
+    PromptIndex,
+    RouteResponse,
+)
 
 AnyResultBody = (
     Snapshot
@@ -22,6 +29,8 @@ AnyResultBody = (
     | LookupResult
     | AgentsSnapshot
     | FlowDocument
+    | PromptIndex
+    | PromptChunk
 )
 """Every typed result body (tagged by ``kind``)."""
 

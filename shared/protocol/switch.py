@@ -15,7 +15,9 @@ the switch's fallback ACD (``switch.agent_state`` events and the
 ``consult_drop``, ``transfer_consult``). A server sends none of them to a 1.0 switch.
 
 Version 1.2 adds ``switch.flow_get``: the switch fetches the IVR flow version a route
-response names (R-IVR-5) and caches it for when the link is down.
+response names (R-IVR-5) and caches it for when the link is down, and
+``switch.prompt_index`` / ``switch.prompt_get``: the switch syncs the IVR prompts
+administrators uploaded into its prompt cache.
 """
 
 from __future__ import annotations
@@ -250,6 +252,76 @@ class SwitchFlowGet(Request, frozen=True, kw_only=True, tag="switch.flow_get"):
 
     flow_id: FlowId
     version: FlowVersion | None = None
+
+
+# --- uploaded IVR prompts for the switch (1.2) ------------------------------------
+
+PromptId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]{1,64}\Z")]
+"""An IVR prompt's id: lower-case letters, digits and ``_`` (1-64)."""
+PromptLanguage = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,8}\Z")]
+"""A prompt's language (``en``, ``zh``; ``shared.ivr.LANGUAGES``)."""
+Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
+PromptSize = Annotated[int, msgspec.Meta(ge=0, le=5 * 1024 * 1024)]
+
+MAX_PROMPT_INDEX = 5_000
+"""Most entries in one ``switch.prompt_index`` result."""
+PROMPT_CHUNK_BYTES = 32 * 1024
+"""Largest chunk of a prompt file one ``switch.prompt_get`` result carries (raw bytes)."""
+_PROMPT_CHUNK_B64 = 4 * ((PROMPT_CHUNK_BYTES + 2) // 3)
+
+
+class PromptIndexEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One uploaded prompt in ``switch.prompt_index``."""
+
+    language: PromptLanguage
+    prompt_id: PromptId
+    sha256: Sha256Hex
+    size: PromptSize
+
+
+class PromptIndex(ResultBody, frozen=True, kw_only=True, tag="switch.prompt_index"):
+    """Every prompt administrators uploaded (shipped prompts are not listed)."""
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_2
+
+    prompts: Annotated[tuple[PromptIndexEntry, ...], msgspec.Meta(max_length=MAX_PROMPT_INDEX)] = ()
+
+
+class SwitchPromptIndex(Request, frozen=True, kw_only=True, tag="switch.prompt_index"):
+    """List the uploaded IVR prompts (R-IVR-5): the switch syncs its prompt cache to it."""
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_2
+    result_type = PromptIndex
+
+
+class PromptChunk(ResultBody, frozen=True, kw_only=True, tag="switch.prompt_get"):
+    """Bytes ``offset`` … ``offset + len(data)`` of an uploaded prompt's WAV file.
+
+    ``data`` is base64 (at most :data:`PROMPT_CHUNK_BYTES` raw bytes); ``sha256`` and
+    ``size`` are the whole file's, so the switch can tell when it changed mid-download.
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_2
+
+    sha256: Sha256Hex
+    size: PromptSize
+    offset: PromptSize
+    data: Annotated[str, msgspec.Meta(max_length=_PROMPT_CHUNK_B64)]
+
+
+class SwitchPromptGet(Request, frozen=True, kw_only=True, tag="switch.prompt_get"):
+    """Fetch a chunk of uploaded prompt ``prompt_id`` in ``language`` from ``offset``.
+
+    An unknown prompt is ``invalid_field`` (``detail.field`` = ``prompt_id``), an offset
+    past the end ``invalid_field`` (``offset``).
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_2
+    result_type = PromptChunk
+
+    language: PromptLanguage
+    prompt_id: PromptId
+    offset: PromptSize = 0
 
 
 # --- agent states for the switch (1.1) ------------------------------------------
@@ -537,5 +609,7 @@ SwitchRequest = (
     | SwitchLookup
     | SwitchAgentsSnapshot
     | SwitchFlowGet
+    | SwitchPromptIndex
+    | SwitchPromptGet
 )
 SwitchEvent = SwitchCommand | SwitchAgentState

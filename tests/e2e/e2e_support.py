@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import re
 import signal
@@ -14,16 +15,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cti_server.switch.core.queue import MOH_NOTES
-from cti_server.switch.media.rtp import dominant_frequency, rms
+from cti_server.switch.media.rtp import dominant_frequency, goertzel_power, rms
 from cti_server.switch.media.testing import Leg, audio_sdp, media_ports
 from cti_server.switch.sip import (
     BaseCallHandler,
     ClientCredentials,
     Dialog,
     IncomingCall,
+    SessionDescription,
     SipConfig,
     SipRequest,
     SipStack,
+    parse_sdp,
 )
 from cti_server.switch.sip.transaction import TimerConfig
 from shared.cti_client import CtiClient
@@ -252,6 +255,9 @@ class Phone(BaseCallHandler):
         self.byes: list[str] = []
         """SIP Call-IDs of the dialogs the other side hung up."""
         self.bye = asyncio.Event()
+        self.legs_by_dialog: dict[str, Leg] = {}
+        """SIP Call-ID of each answered dialog → the RTP leg answered on it."""
+        self.reinvites = 0
 
     @classmethod
     async def open(cls, user: str, *, answer_after: float = 0.2) -> Phone:
@@ -294,7 +300,19 @@ class Phone(BaseCallHandler):
             self.leg = await Leg.open()
         self.leg.remote = ("127.0.0.1", media_ports(call.offer.to_text())[0])
         self.dialog = call.answer(audio_sdp(self.leg.port, 7).encode())
+        self.legs_by_dialog[self.dialog.call_id] = self.leg
         self.answered.append(call.request.headers.get(CALL_ID_HEADER) or "?")
+
+    async def on_reinvite(self, dialog: Dialog, request: SipRequest) -> SessionDescription | None:
+        """A re-INVITE (the switch moving the call onto or off its mixer): the dialog's
+        RTP leg sends to the new address and answers with the same port."""
+        ports = media_ports(request.body.decode(errors="replace"))
+        leg = self.legs_by_dialog.get(dialog.call_id, self.leg)
+        if not ports or leg is None:
+            return None
+        leg.remote = ("127.0.0.1", ports[0])
+        self.reinvites += 1
+        return parse_sdp(audio_sdp(leg.port, 7))
 
     async def on_bye(self, dialog: Dialog, request: SipRequest) -> None:
         self.byes.append(dialog.call_id)
@@ -361,6 +379,24 @@ async def tones_both_ways(caller: Leg, agent: Leg) -> tuple[float, float]:
     await agent.wait_packets(15)
     await caller.wait_packets(15)
     return _dominant(agent), _dominant(caller)
+
+
+def tone_level(leg: Leg, frequency: float) -> float:
+    """About the amplitude of ``frequency`` in what the leg received (a tone heard all
+    the time at 8000 gives about 8000, silence about 0)."""
+    samples = leg.pcmu_samples()
+    return 2 * math.sqrt(goertzel_power(samples, frequency)) if samples else 0.0
+
+
+async def exchange_tones(tones: dict[Leg, float], seconds: float = 0.8) -> None:
+    """Clear every leg's buffer, let each send its own tone in real time (20 ms packets,
+    all at once), then wait for the last packets to cross."""
+    for leg in tones:
+        leg.received.clear()
+    await asyncio.gather(
+        *(leg.send(leg.tone_packets(freq, seconds), interval=0.02) for leg, freq in tones.items())
+    )
+    await asyncio.sleep(0.3)
 
 
 def _dominant(leg: Leg) -> float:

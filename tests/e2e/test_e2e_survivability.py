@@ -18,7 +18,10 @@ Per gap fixed (docs/switch.md, "Known gaps"): CTI-routed calls are recorded with
 caller and tier (route request before the ``arrived`` report); agents hanging up
 bridged CTI calls during the outage do not make the fallback adopt them (the journal
 holds only B, C and D); an agent who logs in while still talking on an adopted fallback
-call is busy on it, not offered another call.
+call is busy on it, not offered another call; a CTI-routed call still talking across the
+kill and the restart (A3) is reported live by the switch, so its agent logging in again
+gets it delivered and established, is offered nothing else, and its end closes the row
+``answered`` with agent, answer and release times.
 """
 
 from __future__ import annotations
@@ -54,8 +57,11 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 # Callers who are not demo customers (tier normal, served by the "general" group): the
 # IVR's main menu; 2 = technical support (q_broadband, level 1 in "general": agents 1003
 # and 1004), 1 = billing.
-A1, A2, B, C, D, E = (f"1310000000{n}" for n in range(1, 7))
+A1, A2, B, C, D, E, A3 = (f"1310000000{n}" for n in range(1, 8))
 AGENTS = ("1003", "1004")
+TALKER = "1010"
+"""Talks on a CTI-routed call (A3) from before the kill until after the restart
+(broadband level 1 in "general" too; logged on after A1 and A2 are bridged)."""
 SUPPORT = "2"
 SWITCH_ID = "sw-e2e"
 TONE_TOLERANCE = 5.0
@@ -210,10 +216,19 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
         a2_id = await offered(agent_a2, 1, timeout=15)
         assert a1_id != a2_id
         await assert_talking(a1, agent_a1, "A1 before the outage")
-        b = await place(make_phone, B, sw, SUPPORT)  # both agents busy: B waits
+        # A third agent, free only now, takes A3: still talking after the restart.
+        p3 = await make_phone(TALKER)
+        assert await p3.register(sw, "demo") == 200
+        talker_desk = await ready_desktop(url, TALKER)
+        desks.append(talker_desk)
+        a3 = await place(make_phone, A3, sw, SUPPORT)
+        a3_id = await offered(p3, 1, timeout=15)
+        assert (await expect(talker_desk, CallEstablished, timeout=10)).call_id == a3_id
+        await assert_talking(a3, p3, "A3 before the outage")
+        b = await place(make_phone, B, sw, SUPPORT)  # all agents busy: B waits
         c = await place(make_phone, C, sw)  # C stays in the IVR (main menu)
         await wait_moh(b)
-        assert len(p1.invites) == len(p2.invites) == 1
+        assert len(p1.invites) == len(p2.invites) == len(p3.invites) == 1
 
         # --- kill -9 of the CTI server ---------------------------------------------
         mark = switch.mark
@@ -227,9 +242,10 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
         await asyncio.gather(
             assert_talking(a1, agent_a1, "A1 after the kill"),
             assert_talking(a2, agent_a2, "A2 after the kill"),
+            assert_talking(a3, p3, "A3 after the kill"),
         )
         assert await hears_moh(b.media)  # B still waits with music
-        assert not any(x.bye.is_set() for x in (a1, a2, b, c, p1, p2))
+        assert not any(x.bye.is_set() for x in (a1, a2, a3, b, c, p1, p2, p3))
 
         # A new call D: the fallback ACD's default flow (greeting), 2 → support queue.
         d = await place(make_phone, D, sw, SUPPORT)
@@ -261,6 +277,8 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
         c_id = journal_call_id(journal, C)
         outage = journal.read_text()
         assert a1_id not in outage and a2_id not in outage  # hung up: not adopted
+        assert a3_id not in outage  # still talking: a CTI call, not the fallback's
+        assert len(p3.invites) == 1  # busy on A3: no fallback offer
 
         # --- the CTI server restarts on the same port and database ----------------
         # (the switch cannot reach it until the test opens the forwarder)
@@ -275,13 +293,18 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
         replayed = await switch.wait_for(
             r"fallback journal replayed: (\d+) calls", after=mark, timeout=20
         )
+        live = await switch.wait_for(
+            r"live calls reported to the CTI server: (\d+)", after=mark, timeout=10
+        )
         await switch.wait_for(r"CTI mode: the CTI link", after=mark, timeout=10)
         # B, C and D (D still in progress); A1 and A2, CTI calls the agents hung up
-        # during the outage, were not adopted by the fallback.
+        # during the outage, were not adopted by the fallback. A3, the CTI call still
+        # talking, follows in the report as a live call: 4 calls reconciled.
         assert int(replayed.group(1)) == 3
+        assert int(live.group(1)) == 1
         mode = await expect(free_desk, SystemMode, timeout=10)
         assert (mode.switch_id, mode.mode) == (SWITCH_ID, SwitchMode.NORMAL)
-        assert mode.detail is not None and "3 call(s) reconciled" in mode.detail, mode.detail
+        assert mode.detail is not None and "4 call(s) reconciled" in mode.detail, mode.detail
 
         views = await asyncio.to_thread(read_calls, db, [a1_id, a2_id, b_id, c_id, d_id])
         # CTI-routed before the outage: caller, tier (from the route request) and agent.
@@ -314,14 +337,28 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
         delivered = await expect(busy_desk, CallDelivered, timeout=5)
         assert delivered.call_id == d_id
         assert (await expect(busy_desk, CallEstablished, timeout=5)).call_id == d_id
+        # The same for the agent still talking on A3, the CTI-routed call from before
+        # the kill: the restarted server knows it from the switch's live report.
+        talker_desk = await login_desktop(url, TALKER)
+        desks.append(talker_desk)
+        assert (await expect(talker_desk, CallDelivered, timeout=5)).call_id == a3_id
+        assert (await expect(talker_desk, CallEstablished, timeout=5)).call_id == a3_id
         e = await place(make_phone, E, sw, SUPPORT)
         e_id = await offered(agent_a1, 3, timeout=15)
-        assert e_id not in (a1_id, a2_id, b_id, d_id)
+        assert e_id not in (a1_id, a2_id, a3_id, b_id, d_id)
         assert (await expect(free_desk, CallDelivered, timeout=5)).call_id == e_id
         await assert_talking(e, agent_a1, "E after the restart")
         assert len(agent_a2.invites) == 2  # busy on D: no offer
-        assert not d.bye.is_set()
+        assert len(p3.invites) == 1  # busy on A3: no offer
+        assert not d.bye.is_set() and not a3.bye.is_set()
         await assert_talking(d, agent_a2, "D after the restart")
+        await assert_talking(a3, p3, "A3 after the restart")
+
+        # A3 ends: its agent gets after-call work for it; the row is closed answered,
+        # with the agent, the answer before the kill and the release, once.
+        await p3.hang_up()
+        await asyncio.wait_for(a3.bye.wait(), 5)
+        assert (await expect(talker_desk, AgentWorkNotReady, timeout=5)).call_id == a3_id
 
         # D ends: its agent gets after-call work for it; the server records it
         # answered by that agent. E is recorded with its caller, tier and agent.
@@ -330,16 +367,24 @@ async def test_e2e_kill9_cti_server_calls_survive_and_state_reconciles(
         assert (await expect(busy_desk, AgentWorkNotReady, timeout=5)).call_id == d_id
 
         async def d_closed() -> bool:
-            rows = await asyncio.to_thread(read_calls, db, [d_id])
-            return rows[d_id].disposition is not None
+            rows = await asyncio.to_thread(read_calls, db, [d_id, a3_id])
+            return all(row.disposition is not None for row in rows.values())
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 5
         while not await d_closed():
-            assert loop.time() < deadline, "D was never closed on the server"
+            assert loop.time() < deadline, "D or A3 was never closed on the server"
             await asyncio.sleep(0.1)
-        views = await asyncio.to_thread(read_calls, db, [d_id, e_id])
+        views = await asyncio.to_thread(read_calls, db, [d_id, e_id, a3_id])
         assert (views[d_id].disposition, views[d_id].agent_id) == ("answered", agent_a2.user)
+        a3_view = views[a3_id]
+        assert (a3_view.disposition, a3_view.agent_id) == ("answered", TALKER), a3_view
+        assert a3_view.answered_at is not None and a3_view.released_at is not None
+        assert a3_view.answered_at < a3_view.released_at
+        a3_contacts = await asyncio.to_thread(read_contacts, db, A3)
+        assert [(x.call_id, x.agent_id, x.disposition) for x in a3_contacts] == [
+            (a3_id, TALKER, "answered")
+        ]
         assert (views[e_id].caller_number, views[e_id].tier_id, views[e_id].agent_id) == (
             E,
             "normal",

@@ -88,6 +88,9 @@ class SwitchAppConfig:
     """Hang up calls whose caller sends no RTP (None: off; docs/switch.md)."""
     srtp: str = "allow"
     """Callers' SDES-SRTP: ``allow``, ``require`` or ``refuse`` (:class:`CoreConfig`)."""
+    prompt_cache_dir: Path | None = None
+    """Prompts administrators uploaded, synced from the CTI server (``PromptSync``,
+    R-IVR-5): searched before ``prompts_dir``. None: shipped prompts only."""
 
 
 def _mixer(cfg: SwitchAppConfig) -> Mixer | None:
@@ -189,6 +192,7 @@ class SwitchApp:
                 flow_prefetch=self.flow_prefetch,
                 mixer=_mixer(cfg),
             )
+            core.prompts.overlay = cfg.prompt_cache_dir  # uploaded prompts first (R-IVR-5)
             await core.start()
             self._core = core
             if self._attach is not None:

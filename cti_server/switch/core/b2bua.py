@@ -35,10 +35,11 @@ from typing import TYPE_CHECKING, Any
 from cti_server.switch.core import agent_leg, control, multiparty, transfer
 from cti_server.switch.core.calls import WAITING_PHASES, AgentLeg, Call, Phase, new_call_id
 from cti_server.switch.core.ivr_runner import IvrRunner, PromptLibrary
-from cti_server.switch.core.queue import QueueFeatures, QueueMonitor, start_moh
+from cti_server.switch.core.queue import QueueFeatures, QueueMonitor, start_call_moh
 from cti_server.switch.core.voicemail import VoicemailBox
 from cti_server.switch.media.dtmf import DTMF_DIGITS, DtmfEvent
 from cti_server.switch.media.ng import CallNotFoundError, MediaOptions, NgClient, NgError
+from cti_server.switch.media.playback import PlaybackCache
 from cti_server.switch.ports import (
     CallReport,
     CommandFailed,
@@ -134,6 +135,11 @@ class CoreConfig:
     """Callers' SDES-SRTP (``RTP/SAVP`` + ``a=crypto``): ``allow`` (SRTP or RTP; rtpengine
     bridges SRTP to the agents' plain RTP), ``require`` (488 to plain RTP offers) or
     ``refuse`` (488 to SRTP offers)."""
+    playback_dir: Path | None = None
+    """Where prompts and music on hold are prepared for rtpengine (G.711 copies in the
+    caller's codec, joined prompt sequences: :mod:`cti_server.switch.media.playback`).
+    None: ``<data dir>/switch/playback``, the data dir being the folder above the
+    music on hold's (``<data dir>/moh/default.wav``)."""
 
 
 def srtp_policy_error(caller_sdp: str, policy: str) -> str | None:
@@ -182,6 +188,9 @@ class SwitchCore(BaseCallHandler):
         self.flow_prefetch = flow_prefetch
         self.clock = clock
         self.prompts = PromptLibrary(config.prompts_dir)
+        self.prompts.playback = PlaybackCache(
+            config.playback_dir or config.moh_file.parent.parent / "switch" / "playback"
+        )
         self.calls: dict[str, Call] = {}
         self.runners: dict[str, IvrRunner] = {}
         self._by_dialog: dict[DialogId, Call] = {}
@@ -466,7 +475,7 @@ class SwitchCore(BaseCallHandler):
         call.phase = Phase.QUEUED
         call.queue_id = queue_id
         try:
-            await start_moh(self.ng, call.call_id, call.caller_tag, self.config.moh_file)
+            await start_call_moh(self, call)
         except NgError as exc:
             log.warning("%s: music on hold failed: %s", call.call_id, exc)
 
@@ -617,10 +626,12 @@ class SwitchCore(BaseCallHandler):
         runner = self.runners.get(call.call_id)
         if runner is not None:
             runner.caller_hung_up()
+        self.voicemail.caller_left(call)
+        # The caller's release goes first: the server closes the call on the first
+        # release it gets, and the caller is who released it (the agent leg's BYE is ours).
+        self.emit(call, SwitchCallEventKind.RELEASED, cause=cause)
         if call.agent is not None:
             await agent_leg.drop(self, call, call.agent, cause)
-        self.voicemail.caller_left(call)
-        self.emit(call, SwitchCallEventKind.RELEASED, cause=cause)
         await self._finish(call)
 
     async def _hang_up(self, call: Call, cause: ClearCause, *, detail: str | None = None) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from cti_server.switch.core import agent_leg, multiparty, transfer
 from cti_server.switch.core.calls import TALKING_PHASES, Call, Phase
-from cti_server.switch.core.queue import MOH_REPEAT, start_moh
+from cti_server.switch.core.queue import MOH_REPEAT, start_call_moh
 from cti_server.switch.media.ng import NgError
 from cti_server.switch.ports import CommandFailed
 from shared.protocol.errors import ErrorCode
@@ -96,7 +96,7 @@ async def execute(core: SwitchCore, call: Call, action: SwitchAction) -> None:
         try:
             await ng.block_media(call.call_id, call.caller_tag)
             await ng.block_media(call.call_id, call.b_tag)
-            await start_moh(ng, call.call_id, call.caller_tag, core.config.moh_file)
+            await start_call_moh(core, call)
         except NgError as exc:
             raise _media_failed("hold", exc) from exc
         call.phase = Phase.HELD

@@ -21,12 +21,13 @@ import asyncio
 import contextlib
 import logging
 import wave
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from cti_server.switch.core.calls import Call, Phase
 from cti_server.switch.media.ng import NgClient, NgError
+from cti_server.switch.media.playback import Piece, PlaybackCache, playback_codec
 from cti_server.switch.ports import CallReport, Decider, DecisionUnavailable
 from shared.ivr import CallContext, Flow, FlowRun
 from shared.ivr.model import LANGUAGES, Language
@@ -71,18 +72,59 @@ class IvrHost(Protocol):
 
 
 class PromptLibrary:
-    """Prompt files: ``<root>/<language>/<id>.wav`` (see docs/ivr.md)."""
+    """Prompt files: ``<root>/<language>/<id>.wav`` (see docs/ivr.md).
 
-    def __init__(self, root: Path) -> None:
+    ``overlay`` (the switch's cache of prompts administrators uploaded, R-IVR-5; see
+    :mod:`cti_server.switch.prompt_sync`) is searched before ``root`` for each language:
+    an upload replaces the shipped prompt of the same language and id."""
+
+    def __init__(self, root: Path, overlay: Path | None = None) -> None:
         self.root = root
+        self.overlay = overlay
+        self.playback = PlaybackCache(None)
+        """Prepared copies (G.711, joined prompts) rtpengine opens cheaply; the core
+        gives it a folder (:mod:`cti_server.switch.media.playback`). No folder: the
+        prompt files themselves are played, one ``play media`` each."""
 
     def path(self, prompt_id: str, language: Language) -> Path | None:
         """The file for ``prompt_id``, falling back to the other language; None if absent."""
+        roots = (self.root,) if self.overlay is None else (self.overlay, self.root)
         for lang in (language, *(other for other in LANGUAGES if other != language)):
-            candidate = self.root / lang / f"{prompt_id}.wav"
-            if candidate.is_file():
-                return candidate
+            for root in roots:
+                candidate = root / lang / f"{prompt_id}.wav"
+                if candidate.is_file():
+                    return candidate
         return None
+
+    async def pieces(
+        self,
+        prompts: Sequence[str],
+        language: Language,
+        codec: str | None,
+        *,
+        call_id: str = "",
+    ) -> tuple[Piece, ...]:
+        """What to ``play media`` for ``prompts`` in a call whose playback codec is
+        ``codec`` (PCMA/PCMU; None: other): consecutive prompts joined into one file
+        where possible. A prompt without a file is left out (logged)."""
+        sources: list[tuple[str, Path]] = []
+        for prompt_id in prompts:
+            path = self.path(prompt_id, language)
+            if path is None:
+                log.warning("%s: prompt %s (%s) has no file: skipped", call_id, prompt_id, language)
+                continue
+            sources.append((prompt_id, path))
+        return await self.playback.pieces(sources, codec, group=language)
+
+
+def _replaced(rest: Sequence[Action]) -> bool:
+    """True when the actions after a ``StopPlayback`` start another prompt at once and
+    do not end the flow (whose core then plays, or stops, something else)."""
+    return (
+        bool(rest)
+        and isinstance(rest[0], Play)
+        and not any(isinstance(a, Queue | Transfer | RecordVoicemail | Hangup) for a in rest)
+    )
 
 
 def wav_seconds(path: Path) -> float:
@@ -123,6 +165,10 @@ class IvrRunner:
         """Prompt ids in the order their playback started (for diagnostics and tests)."""
         self.digit_listener: Callable[[str], None] | None = None
         """After the flow ended: who takes the caller's keys (voicemail's ``#``)."""
+        self._stop_owed = False
+        """A barge-in's ``stop media`` was left to the ``play media`` that follows it
+        (which replaces the playback anyway); sent if that play does not happen."""
+        self._codec: tuple[str, str | None] = ("", None)
 
     # --- events -------------------------------------------------------------------
 
@@ -173,7 +219,13 @@ class IvrRunner:
 
     async def _handle(self, actions: list[Action]) -> None:
         self._report_steps()
-        for action in actions:
+        for index, action in enumerate(actions):
+            if isinstance(action, StopPlayback) and _replaced(actions[index + 1 :]):
+                # barge-in straight into the next prompt: its play media replaces the
+                # current playback, no stop media needed (one ng round trip less)
+                self._cancel_play()
+                self._stop_owed = True
+                continue
             await self._execute(action)
 
     async def _execute(self, action: Action) -> None:
@@ -185,6 +237,7 @@ class IvrRunner:
             )
         elif isinstance(action, StopPlayback):
             self._cancel_play()
+            self._stop_owed = False
             with contextlib.suppress(NgError):
                 await self.ng.stop_media(call.call_id, call.caller_tag)
         elif isinstance(action, CollectDigits | StartTimer):
@@ -217,23 +270,41 @@ class IvrRunner:
 
         self._timer = asyncio.get_running_loop().call_later(seconds, fire)
 
+    def playback_codec(self) -> str | None:
+        """PCMA/PCMU rtpengine plays to this caller (None: another codec)."""
+        sdp = self.call.caller_sdp
+        if self._codec[0] != sdp:
+            self._codec = (sdp, playback_codec(sdp))
+        return self._codec[1]
+
     async def _play(self, play_id: int, prompts: tuple[str, ...], language: Language) -> None:
         call = self.call
-        for prompt_id in prompts:
-            path = self.prompts.path(prompt_id, language)
-            if path is None:
-                log.warning(
-                    "%s: prompt %s (%s) has no file: skipped", call.call_id, prompt_id, language
-                )
-                continue
+        pieces = await self.prompts.pieces(
+            prompts, language, self.playback_codec(), call_id=call.call_id
+        )
+        loop = asyncio.get_running_loop()
+        for piece in pieces:
             try:
-                duration_ms = await self.ng.play_media(call.call_id, call.caller_tag, str(path))
+                duration_ms = await self.ng.play_media(
+                    call.call_id, call.caller_tag, str(piece.path)
+                )
             except NgError as exc:
-                log.warning("%s: cannot play %s: %s", call.call_id, path, exc)
+                log.warning("%s: cannot play %s: %s", call.call_id, piece.path, exc)
                 continue
-            self.prompts_played.append(prompt_id)
-            seconds = duration_ms / 1000 if duration_ms is not None else wav_seconds(path)
-            await asyncio.sleep(seconds)
+            self._stop_owed = False
+            seconds = duration_ms / 1000 if duration_ms is not None else piece.seconds
+            # prompts_played follows the joined prompts as each one starts
+            start, offset = loop.time(), 0.0
+            for prompt_id, part_seconds in piece.parts:
+                if offset > 0:
+                    await asyncio.sleep(max(0.0, start + offset - loop.time()))
+                self.prompts_played.append(prompt_id)
+                offset += part_seconds
+            await asyncio.sleep(max(0.0, start + seconds - loop.time()))
+        if self._stop_owed:  # nothing played after a barge-in: stop the old prompt now
+            self._stop_owed = False
+            with contextlib.suppress(NgError):
+                await self.ng.stop_media(call.call_id, call.caller_tag)
         self._play_task = None
         self._spawn(
             self._event(lambda now: self.run.on_prompt_done(now=now, play_id=play_id)),

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from cti_server.switch.core.calls import TALKING_PHASES, WAITING_PHASES, Call, Phase
-from cti_server.switch.core.ivr_runner import wav_seconds
 from cti_server.switch.media.ng import NgClient, NgError
+from cti_server.switch.media.playback import PlaybackCache, playback_codec
 from cti_server.switch.ports import DecisionUnavailable
 from shared.ivr import CallContext, Flow
 from shared.ivr.library import (
@@ -96,9 +96,33 @@ def ensure_moh(path: Path) -> Path:
     return path if path.is_file() else write_moh_wav(path)
 
 
-async def start_moh(ng: NgClient, call_id: str, caller_tag: str, moh_file: Path) -> None:
-    """Play the music to the caller in a loop (replaces any playback)."""
+async def start_moh(
+    ng: NgClient,
+    call_id: str,
+    caller_tag: str,
+    moh_file: Path,
+    *,
+    playback: PlaybackCache | None = None,
+    codec: str | None = None,
+) -> None:
+    """Play the music to the caller in a loop (replaces any playback); with a
+    ``playback`` cache, its copy prepared for ``codec`` (same audio, cheaper to open)."""
+    if playback is not None:
+        moh_file = await playback.file(moh_file, codec)
     await ng.play_media(call_id, caller_tag, str(moh_file), repeat_times=MOH_REPEAT)
+
+
+async def start_call_moh(core: SwitchCore, call: Call) -> None:
+    """:func:`start_moh` for ``call`` with the core's music, prepared in the call's
+    codec (raises :class:`NgError`)."""
+    await start_moh(
+        core.ng,
+        call.call_id,
+        call.caller_tag,
+        core.config.moh_file,
+        playback=core.prompts.playback,
+        codec=playback_codec(call.caller_sdp),
+    )
 
 
 # --- queue features: announcements, max wait → overflow (R-IVR-1..4) -------------------
@@ -359,33 +383,29 @@ class QueueMonitor:
         )
         log.info("%s: queue announcement %s", call.call_id, " ".join(prompts))
         played = False
-        for prompt_id in prompts:
-            path = self.core.prompts.path(prompt_id, language)
-            if path is None:
-                log.warning("%s: prompt %s has no file: skipped", call.call_id, prompt_id)
-                continue
+        # the announcement's prompts joined into one file where possible (one play media)
+        pieces = await self.core.prompts.pieces(
+            prompts, language, playback_codec(call.caller_sdp), call_id=call.call_id
+        )
+        for piece in pieces:
             async with call.lock:
                 if not self._still_waiting(waiter) or call.phase is not Phase.QUEUED:
                     break
                 try:
                     duration_ms = await self.core.ng.play_media(
-                        call.call_id, call.caller_tag, str(path)
+                        call.call_id, call.caller_tag, str(piece.path)
                     )
                 except NgError as exc:
-                    log.warning("%s: cannot play %s: %s", call.call_id, path, exc)
+                    log.warning("%s: cannot play %s: %s", call.call_id, piece.path, exc)
                     continue
                 played = True
-            await asyncio.sleep(
-                duration_ms / 1000 if duration_ms is not None else wav_seconds(path)
-            )
+            await asyncio.sleep(duration_ms / 1000 if duration_ms is not None else piece.seconds)
         if not played:
             return
         async with call.lock:
             if not call.ended and call.phase in WAITING_PHASES:
                 try:
-                    await start_moh(
-                        self.core.ng, call.call_id, call.caller_tag, self.core.config.moh_file
-                    )
+                    await start_call_moh(self.core, call)
                 except NgError as exc:
                     log.warning("%s: music on hold failed: %s", call.call_id, exc)
 

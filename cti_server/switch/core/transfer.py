@@ -30,7 +30,7 @@ import msgspec
 
 from cti_server.switch.core import agent_leg
 from cti_server.switch.core.calls import TALKING_PHASES, Call, Phase
-from cti_server.switch.core.queue import start_moh
+from cti_server.switch.core.queue import start_call_moh
 from cti_server.switch.media.ng import NgError
 from cti_server.switch.ports import CommandFailed
 from cti_server.switch.sip import audio_answer, parse_sdp
@@ -194,7 +194,7 @@ async def to_waiting(core: SwitchCore, call: Call) -> None:
         log.warning("%s: switch side back to the sink failed: %s", call.call_id, exc)
     call.phase = Phase.QUEUED
     try:
-        await start_moh(ng, call.call_id, call.caller_tag, core.config.moh_file)
+        await start_call_moh(core, call)
     except NgError as exc:
         log.warning("%s: music on hold failed: %s", call.call_id, exc)
 

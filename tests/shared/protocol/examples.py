@@ -110,6 +110,9 @@ from shared.protocol.switch import (
     MonitorStop,
     OfferToAgent,
     Play,
+    PromptChunk,
+    PromptIndex,
+    PromptIndexEntry,
     RecordStart,
     RecordStop,
     RoutedAgent,
@@ -127,6 +130,8 @@ from shared.protocol.switch import (
     SwitchFallbackReport,
     SwitchFlowGet,
     SwitchLookup,
+    SwitchPromptGet,
+    SwitchPromptIndex,
     SwitchRegistration,
     SwitchRouteRequest,
     TransferCall,
@@ -453,6 +458,8 @@ EXAMPLES: dict[str, WireMessage] = {
     "switch.agents_snapshot": SwitchAgentsSnapshot(id=36),
     # --- added in 1.2 ---
     "switch.flow_get": SwitchFlowGet(id=37, flow_id="default", version=2),
+    "switch.prompt_index": SwitchPromptIndex(id=38),
+    "switch.prompt_get": SwitchPromptGet(id=39, language="zh", prompt_id="welcome", offset=32768),
     "system.notice": SystemNotice(
         seq=25,
         ts=T0 + 800,
@@ -579,6 +586,23 @@ VARIANTS: tuple[WireMessage, ...] = (
         ),
     ),
     SwitchFlowGet(id=50, flow_id="vip"),
+    Result(
+        id=53,
+        body=PromptIndex(
+            prompts=(
+                PromptIndexEntry(language="en", prompt_id="welcome", sha256="ab" * 32, size=16044),
+                PromptIndexEntry(
+                    language="zh", prompt_id="holiday_2026", sha256="0f" * 32, size=44
+                ),
+            )
+        ),
+    ),
+    Result(id=54, body=PromptIndex()),
+    Result(
+        id=55,
+        body=PromptChunk(sha256="ab" * 32, size=16044, offset=0, data="UklGRiQAAABXQVZF"),
+    ),
+    SwitchPromptGet(id=56, language="en", prompt_id="welcome"),
     SystemMode(seq=24, ts=T0 + 700, switch_id="switch-a", mode=SwitchMode.NORMAL, since=T0 + 700),
     Error(id=None, code=ErrorCode.BAD_JSON, message="the frame is not valid JSON"),
     # the switch's hello, with a token

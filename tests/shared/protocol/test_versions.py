@@ -64,8 +64,8 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 NEW_IN_1_1 = {"switch.lookup", "switch.agents_snapshot", "switch.agent_state", "system.mode"}
 NEW_BODIES_1_1 = {"switch.lookup", "switch.agents_snapshot"}
 NEW_ACTIONS_1_1 = {"consult", "consult_drop", "transfer_consult"}
-NEW_IN_1_2 = {"switch.flow_get", "system.notice"}
-NEW_BODIES_1_2 = {"switch.flow_get"}
+NEW_IN_1_2 = {"switch.flow_get", "system.notice", "switch.prompt_index", "switch.prompt_get"}
+NEW_BODIES_1_2 = {"switch.flow_get", "switch.prompt_index", "switch.prompt_get"}
 
 # The top-level fields of everything 1.0 defined, as released. 1.1 may add types and
 # kinds, never a field here (an encoder writes every field, so a 1.0 peer would see it).

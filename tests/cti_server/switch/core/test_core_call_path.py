@@ -24,7 +24,11 @@ from shared.protocol.switch import (
     SwitchCallEventKind,
 )
 from tests.cti_server.switch.core.conftest import PhoneFactory, SwitchFactory
-from tests.cti_server.switch.core.core_support import RecordingDecider, heard_level
+from tests.cti_server.switch.core.core_support import (
+    RecordingDecider,
+    heard_level,
+    media_calls_gone,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -114,4 +118,4 @@ async def test_core_ivr_menu_queue_agent_bridge_audio_both_ways(
     assert released.cause is ClearCause.NORMAL
     assert (await decider.wait_for(K.RELEASED, LegRole.AGENT)).agent_id == "1001"
     assert call_id not in app.core.calls
-    assert await app.engine.client.list_calls() == []
+    assert await media_calls_gone(app.engine.client)

@@ -84,6 +84,10 @@ class Server:
         self.app: CtiApp | None = None
         self.port = 0
 
+    def options(self) -> dict[str, Any]:
+        """Extra ``CtiApp`` arguments (subclasses)."""
+        return {}
+
     async def start(self) -> CtiApp:
         app = CtiApp(
             Settings(),
@@ -93,6 +97,7 @@ class Server:
                 heartbeat_interval=5.0, disconnect_grace=1.0, close_timeout=0.5
             ),
             hasher=FAST_HASHER,
+            **self.options(),
         )
         await app.start(host="127.0.0.1", port=self.port)
         self.port = app.port

@@ -36,7 +36,12 @@ from cti_server.switch.media.testing import Leg, audio_sdp, media_ports
 from cti_server.switch.sip import IncomingCall
 from shared.ivr import Flow, parse_flow
 from shared.protocol.switch import RoutedAgent, RouteResponse, RouteStage, SwitchCallEventKind
-from tests.cti_server.switch.core.core_support import FAST, Phone, RecordingDecider
+from tests.cti_server.switch.core.core_support import (
+    FAST,
+    Phone,
+    RecordingDecider,
+    media_calls_gone,
+)
 
 try:
     import pylibsrtp
@@ -330,7 +335,7 @@ async def test_media_srtp_required_refuses_plain_rtp_caller(
         failed = await decider.wait_for(K.FAILED)
         assert failed.detail is not None and "SRTP required" in failed.detail
         assert app.core.calls == {}
-        assert await app.engine.client.list_calls() == []
+        assert await media_calls_gone(app.engine.client)
     finally:
         await caller.close()
         await app.stop()
