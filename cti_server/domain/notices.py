@@ -176,8 +176,4 @@ class SwitchModes:
         return reached
 
     def _broadcast(self, event: SystemMode) -> None:
-        for session_id, session in list(self._sessions.items()):
-            if session.state is SessionState.ENDED:
-                del self._sessions[session_id]
-            elif speaks(session.version, event):
-                session.push(event)
+        self.announce(event)
