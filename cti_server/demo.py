@@ -143,6 +143,7 @@ def serve_demo(overrides: Sequence[str], *, with_switch: bool = True) -> int:
         f"  REST admin     http://{host}:{server.http_port}/api/v1/docs  (admin 9901 / demo)\n"
         f"  health         http://{host}:{server.http_port}/health\n"
         f"  metrics        http://{host}:{server.http_port}/metrics\n"
+        f"  web panels     http://{host}:{server.http_port}/ui/  (agent 1001, back office 8001)\n"
         "  agents 1001-1010, team lead 9001, admin 9901; password 'demo'\n"
         f"{switch_lines}"
         "  Not there yet: the agent desktop. Ctrl-C stops everything.\n",

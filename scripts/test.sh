@@ -25,4 +25,5 @@ fi
 step "pytest${OPENCC_TEST_PG_URL:+ (PostgreSQL: $OPENCC_TEST_PG_URL)}"
 export QT_QPA_PLATFORM=offscreen
 # pytest exits 5 when it collected no tests: that fails this script like any other failure.
-$V/python -m pytest "$@"
+# --durations: the slowest tests are printed, to keep CI under its 15-minute budget.
+$V/python -m pytest --durations=15 "$@"

@@ -81,7 +81,9 @@ async def test_demo_runs_the_server_and_the_switch_linked_until_sigterm(tmp_path
         assert await phone.register(("127.0.0.1", sip_port), "wrong") in (401, 403)
         async with httpx.AsyncClient() as http:
             health = await http.get(f"http://127.0.0.1:{http_port}/health")
+            login = await http.get(f"http://127.0.0.1:{http_port}/ui/login")
         assert health.status_code == 200
+        assert login.status_code == 200 and "工号" in login.text  # the web panels are served
         assert demo_proc.proc is not None
         demo_proc.proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(demo_proc.proc.wait(), 30) == 0
