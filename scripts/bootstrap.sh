@@ -37,7 +37,7 @@ install_debian_packages() {
     local wanted=() missing=() p
     while read -r p; do
         p="${p%%#*}"; p="$(echo "$p" | xargs)"
-        [ -n "$p" ] && wanted+=("$p")
+        for w in $p; do wanted+=("$w"); done  # a line may name several packages
     done < scripts/debian-packages.txt
     for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

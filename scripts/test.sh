@@ -3,7 +3,7 @@
 # Extra arguments go to pytest (e.g. scripts/test.sh -k protocol).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh dev,bench
+bash scripts/bootstrap.sh dev,bench,desktop
 V=.venv/bin
 
 step() { printf '\n=== %s\n' "$*"; }

@@ -33,7 +33,15 @@ from shared.protocol.call import (
     CallSendDtmf,
     CallSingleStepTransfer,
     CallTransfer,
+    CallWrapUp,
     ConsultResult,
+    WrapUpResult,
+)
+from shared.protocol.desktop import (
+    DesktopDirectory,
+    DesktopDirectoryRequest,
+    WebTokenRequest,
+    WebTokenResult,
 )
 from shared.protocol.errors import ErrorCode, ProtocolError
 from shared.protocol.handshake import ClientKind, Snapshot, SnapshotRequest
@@ -67,6 +75,7 @@ from shared.protocol.switch import (
     SwitchRouteRequest,
 )
 
+from . import desktop
 from .centre import ContactCentre
 from .supervisor import Subscription
 
@@ -74,6 +83,7 @@ DESKTOP = {ClientKind.DESKTOP}
 SUPERVISORS = {Role.TEAM_LEAD, Role.ADMIN}
 SUPERVISOR_KINDS = {ClientKind.DESKTOP, ClientKind.SUPERVISOR, ClientKind.TOOL}
 SWITCH = {ClientKind.SWITCH}
+DESKTOP_KINDS = {ClientKind.DESKTOP, ClientKind.SUPERVISOR}
 
 
 def require_version(ctx: RequestContext, msg: Request) -> None:
@@ -301,6 +311,28 @@ def switch_router(centre: ContactCentre) -> Router:
     return router
 
 
+def desktop_router(centre: ContactCentre) -> Router:
+    """The agent desktop's 1.3 requests (web sign-on, wrap-up, directory)."""
+    router = Router()
+
+    @router.handles(WebTokenRequest, kinds=DESKTOP_KINDS)
+    async def web_token(ctx: RequestContext, msg: WebTokenRequest) -> WebTokenResult:
+        require_version(ctx, msg)
+        return await desktop.web_token(centre, ctx.principal.principal_id, msg.next_path)
+
+    @router.handles(CallWrapUp, kinds=DESKTOP)
+    async def wrap_up(ctx: RequestContext, msg: CallWrapUp) -> WrapUpResult:
+        require_version(ctx, msg)
+        return await desktop.wrap_up(centre, ctx.principal.principal_id, msg)
+
+    @router.handles(DesktopDirectoryRequest, kinds=DESKTOP_KINDS)
+    async def directory(ctx: RequestContext, msg: DesktopDirectoryRequest) -> DesktopDirectory:
+        require_version(ctx, msg)
+        return desktop.directory(centre, ctx.principal)
+
+    return router
+
+
 def prompt_router(prompts: PromptStore) -> Router:
     """R-IVR-5: the IVR prompts administrators uploaded, for the switches' caches (1.2)."""
     router = Router()
@@ -369,6 +401,7 @@ def build_router(centre: ContactCentre, *, prompts: PromptStore | None = None) -
         supervisor_router(centre),
         switch_router(centre),
         snapshot_router(centre),
+        desktop_router(centre),
     ):
         router.include(part)
     if prompts is not None:

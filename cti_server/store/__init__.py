@@ -16,7 +16,15 @@ Entry points (see docs/data.md):
 from __future__ import annotations
 
 from .auth import Principal, authenticate, hash_password, needs_rehash, verify_password
-from .calls import CallEventKind, CallEventView, CallStore, CallView, ContactView
+from .calls import (
+    CallEventKind,
+    CallEventView,
+    CallStore,
+    CallView,
+    ContactView,
+    WrapUpRefusal,
+    WrapUpView,
+)
 from .db import current_revision, head_revision, make_engine, session_factory, upgrade
 from .directory import (
     AgentConfig,
@@ -79,6 +87,8 @@ __all__ = [
     "TierDirectory",
     "TierImportAborted",
     "TierImportError",
+    "WrapUpRefusal",
+    "WrapUpView",
     "authenticate",
     "current_revision",
     "hash_password",

@@ -52,6 +52,8 @@ class CallEventKind(StrEnum):
     ACW_ENDED = "acw_ended"
     SURVEY = "survey"
     CLOSED = "closed"
+    WRAPPED_UP = "wrapped_up"
+    """The agent's after-call notes and category (``call.wrap_up``, protocol 1.3)."""
 
 
 # Kinds shown in the trajectory, with the data keys copied into each entry.
@@ -125,6 +127,57 @@ class ContactView:
     disposition: str
     business_selection: str
     summary: str
+
+
+class WrapUpRefusal(StrEnum):
+    """Why :meth:`CallStore.wrap_up` wrote nothing."""
+
+    UNKNOWN_CALL = "unknown_call"
+    NOT_HANDLED = "not_handled"
+    """The agent never answered the call."""
+    IN_PROGRESS = "in_progress"
+    """The agent's part of the call is not over (no release or transfer after the answer)."""
+    TOO_LATE = "too_late"
+    """The agent's part ended longer ago than the allowed age."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUpView:
+    """The outcome of :meth:`CallStore.wrap_up`: stored, or ``refused`` (nothing written)."""
+
+    call_id: str
+    agent_id: str
+    refused: WrapUpRefusal | None = None
+    ended_at: dt.datetime | None = None
+    """When the agent's part of the call ended (release or transfer)."""
+    event_seq: int | None = None
+    contact_id: str | None = None
+    """The contact record that now carries the notes (``None``: the agent has none)."""
+
+
+MAX_WRAP_UP_AGE = dt.timedelta(hours=24)
+
+_PART_ENDS = frozenset(
+    {CallEventKind.RELEASED.value, CallEventKind.CLOSED.value, CallEventKind.TRANSFERRED.value}
+)
+
+
+def _part_end(events: list[CallEvent], agent_id: str) -> tuple[bool, dt.datetime | None]:
+    """Whether ``agent_id`` answered the call, and when their (last) part of it ended."""
+    answered = False
+    ended: dt.datetime | None = None
+    for row in events:
+        data = row.data or {}
+        if row.kind == CallEventKind.ANSWERED.value and data.get("agent_id") == agent_id:
+            answered, ended = True, None
+        elif (
+            answered
+            and ended is None
+            and row.kind in _PART_ENDS
+            and (row.kind != CallEventKind.TRANSFERRED.value or data.get("from_agent") == agent_id)
+        ):
+            ended = row.at
+    return answered, ended
 
 
 def as_utc(at: dt.datetime | float) -> dt.datetime:
@@ -270,22 +323,95 @@ class CallStore:
                 )
                 if existing is not None:
                     return _event_view(existing)
-            last = session.scalar(
-                sa.select(sa.func.max(CallEvent.seq)).where(CallEvent.call_id == call_id)
+            return _event_view(
+                self._append(session, call, kind, when, payload, event_key=event_key)
             )
-            seq = (last or 0) + 1
-            self._apply(call, kind, when, payload)
-            row = CallEvent(
-                call_id=call_id,
-                seq=seq,
-                kind=kind.value,
-                at=when,
-                data=payload,
-                event_key=event_key,
+
+    def _append(
+        self,
+        session: Session,
+        call: Call,
+        kind: CallEventKind,
+        when: dt.datetime,
+        payload: dict[str, Any],
+        *,
+        event_key: str | None = None,
+    ) -> CallEvent:
+        """Add the next event of a locked call and fold it into the summary."""
+        last = session.scalar(
+            sa.select(sa.func.max(CallEvent.seq)).where(CallEvent.call_id == call.id)
+        )
+        self._apply(call, kind, when, payload)
+        row = CallEvent(
+            call_id=call.id,
+            seq=(last or 0) + 1,
+            kind=kind.value,
+            at=when,
+            data=payload,
+            event_key=event_key,
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+    def wrap_up(
+        self,
+        call_id: str,
+        agent_id: str,
+        *,
+        notes: str,
+        category: str | None,
+        at: dt.datetime | float,
+        max_age: dt.timedelta = MAX_WRAP_UP_AGE,
+    ) -> WrapUpView:
+        """The agent's after-call notes (``call.wrap_up``): a ``wrapped_up`` event and, on
+        the agent's contact record of the call, ``summary`` = ``notes`` and (when given)
+        ``business_selection`` = ``category``; the latest wrap-up wins.
+
+        Only an agent who answered the call, once their part of it ended (release or
+        transfer) and at most ``max_age`` later; otherwise nothing is written and the
+        view says why (``refused``). One transaction."""
+        when = as_utc(at)
+        with self._sessions.begin() as session:
+            exists = session.scalar(sa.select(Call.id).where(Call.id == call_id))
+            if exists is None:
+                return WrapUpView(call_id, agent_id, WrapUpRefusal.UNKNOWN_CALL)
+            call = self._lock_call(session, call_id, when)
+            events = list(
+                session.scalars(
+                    sa.select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.seq)
+                )
             )
-            session.add(row)
-            session.flush()
-            return _event_view(row)
+            answered, ended = _part_end(events, agent_id)
+            if not answered:
+                return WrapUpView(call_id, agent_id, WrapUpRefusal.NOT_HANDLED)
+            if ended is None:
+                return WrapUpView(call_id, agent_id, WrapUpRefusal.IN_PROGRESS)
+            if when - ended > max_age:
+                return WrapUpView(call_id, agent_id, WrapUpRefusal.TOO_LATE, ended)
+            payload: dict[str, Any] = {"agent_id": agent_id, "notes": notes}
+            if category:
+                payload["category"] = category
+            event = self._append(session, call, CallEventKind.WRAPPED_UP, when, payload)
+            contact = session.scalar(
+                sa.select(ContactRecord)
+                .where(ContactRecord.call_id == call_id, ContactRecord.agent_id == agent_id)
+                .order_by(ContactRecord.started_at.desc(), ContactRecord.id.desc())
+                .limit(1)
+            )
+            if contact is not None:
+                contact.summary = notes
+                if category:
+                    contact.business_selection = category
+                session.flush()
+            return WrapUpView(
+                call_id,
+                agent_id,
+                None,
+                ended,
+                event.seq,
+                None if contact is None else contact.id,
+            )
 
     @staticmethod
     def _apply(call: Call, kind: CallEventKind, at: dt.datetime, data: dict[str, Any]) -> None:
@@ -347,7 +473,12 @@ class CallStore:
                 if call.released_at is None:
                     call.released_at = at
                     call.released_by = "system"
-            case CallEventKind.RONA | CallEventKind.CONFERENCED | CallEventKind.SURVEY:
+            case (
+                CallEventKind.RONA
+                | CallEventKind.CONFERENCED
+                | CallEventKind.SURVEY
+                | CallEventKind.WRAPPED_UP
+            ):
                 pass
         keys = _TRAJECTORY_KEYS.get(kind)
         if keys is not None:

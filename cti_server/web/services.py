@@ -4,21 +4,30 @@ R-IN-5; docs/web.md "Services, marketing and care")."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Callable
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cti_server.store.models import Role, utcnow
 
+from . import data
 from . import services_data as sd
-from .data import Invalid, WebUser
-from .i18n import MESSAGES
+from .data import Invalid, Refused, WebUser
+from .i18n import MESSAGES, pick_language, translator
+from .session import LANG_COOKIE, SESSION_COOKIE, same_token
 
 if TYPE_CHECKING:
-    from .pages import Handler, WebRequest
+    from .pages import Handler, WebContext, WebRequest
+
+log = logging.getLogger("cti_server.web")
 
 DESK = frozenset({Role.AGENT, Role.TEAM_LEAD, Role.ADMIN})
 LEADS = frozenset({Role.TEAM_LEAD, Role.ADMIN})
@@ -194,6 +203,16 @@ MESSAGES.update(
             "Give the customer's reason for declining.",
             "请填写客户拒绝的原因。",
         ),
+        # call.wrap_up events on the trajectory page (protocol 1.3)
+        "ev_wrapped_up": ("After-call notes", "话后小结"),
+        "d_notes": ("notes", "小结"),
+        "d_category": ("category", "业务类别"),
+        # JSON answers of the desktop
+        "svc_err_answer": (
+            "The answer must be accepted or declined.",
+            "答复必须是 accepted 或 declined。",
+        ),
+        "svc_err_json": ("The request body is not a JSON object.", "请求内容不是 JSON 对象。"),
     }
 )
 
@@ -237,8 +256,12 @@ async def customer_page(r: WebRequest, *, error: str = "", status: int = 200) ->
 
 
 async def pane_api(r: WebRequest) -> Response:
-    pane = await r.db(sd.customer_pane, _user(r), r.request.path_params["customer_id"])
-    return JSONResponse(sd.pane_json(pane), headers={"Cache-Control": "no-store"})
+    customer_id = r.request.path_params["customer_id"]
+    pane = await r.db(sd.customer_pane, _user(r), customer_id)
+    balance = await r.db(sd.pane_balance, _user(r), customer_id, csrf=r.csrf)
+    return JSONResponse(
+        sd.pane_json(pane, balance=balance, csrf=r.csrf), headers={"Cache-Control": "no-store"}
+    )
 
 
 async def recommendation_answer(r: WebRequest) -> Response:
@@ -261,6 +284,147 @@ async def recommendation_answer(r: WebRequest) -> Response:
         return r.redirect(f"{r.base}/orders/{order_id}")
     suffix = f"&call_id={call_id}" if call_id else ""
     return r.redirect(f"{r.base}/customers/{customer_id}?notice=declined{suffix}")
+
+
+# --- JSON for the desktop ---------------------------------------------------------------------
+
+MAX_JSON_BYTES = 16 * 1024
+_JSON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_REFUSAL_KEYS = {
+    "login": "forbidden_login",
+    "role": "forbidden_role",
+    "region": "forbidden_region",
+    "csrf": "forbidden_csrf",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class JsonCall:
+    """One JSON POST of the desktop: who sent it and its body (an object)."""
+
+    request: Request
+    ctx: WebContext
+    user: WebUser
+    lang: str
+    body: dict[str, Any]
+
+    def _(self, key: str, **params: Any) -> str:
+        return translator(self.lang)(key, **params)
+
+    async def db[T](self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, self.ctx.sessions, *args, **kwargs)
+
+
+JsonHandler = Callable[[JsonCall], Awaitable[Response]]
+
+
+def json_error(status: int, error: str, message: str) -> JSONResponse:
+    """``{"ok": false, "error": <key>, "message": <text in the user's language>}``."""
+    return JSONResponse(
+        {"ok": False, "error": error, "message": message},
+        status_code=status,
+        headers=_JSON_HEADERS,
+    )
+
+
+async def _json_body(request: Request) -> dict[str, Any] | None:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            return None
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def json_post(
+    roles: frozenset[Role], handler: JsonHandler
+) -> Callable[[Request], Awaitable[Response]]:
+    """A JSON POST endpoint for ``roles``: the session cookie as for the pages, the CSRF
+    token in the ``X-CSRF-Token`` header. Refusals answer 403 JSON and are audited like
+    the pages' (``refused``, reason ``login`` / ``role`` / ``region`` / ``csrf``)."""
+
+    async def endpoint(request: Request) -> Response:
+        ctx: WebContext = request.app.state.web
+        lang = pick_language(
+            request.query_params.get("lang"),
+            request.cookies.get(LANG_COOKIE),
+            request.headers.get("accept-language"),
+        )
+        _ = translator(lang)
+        session = ctx.signer.read(request.cookies.get(SESSION_COOKIE))
+        user = None
+        if session is not None:
+            user = await asyncio.to_thread(data.load_user, ctx.sessions, session.agent_id)
+
+        async def refuse(reason: str, **detail: Any) -> Response:
+            actor = user.agent_id if user is not None else "anonymous"
+            await asyncio.to_thread(
+                data.audit_refusal,
+                ctx.sessions,
+                actor,
+                request.url.path,
+                reason,
+                {"method": "POST", **detail},
+            )
+            log.info("refused POST %s to %s: %s", request.url.path, actor, reason)
+            return json_error(403, reason, _(_REFUSAL_KEYS.get(reason, "forbidden_other")))
+
+        if session is None or user is None:
+            return await refuse("login")
+        if user.role not in roles:
+            return await refuse("role", role=user.role.value)
+        if not same_token(session.csrf, request.headers.get("x-csrf-token")):
+            return await refuse("csrf")
+        body = await _json_body(request)
+        if body is None:
+            return json_error(400, "bad_json", _("svc_err_json"))
+        try:
+            return await handler(JsonCall(request, ctx, user, lang, body))
+        except Refused as refused:
+            return await refuse(refused.reason, **refused.detail)
+        except Invalid as bad:
+            return json_error(
+                400, bad.key, _(bad.key, **{k: str(v) for k, v in bad.params.items()})
+            )
+        except LookupError:
+            return json_error(404, "not_found", _("not_found_title"))
+
+    return endpoint
+
+
+async def recommendation_api(call: JsonCall) -> Response:
+    """``{"answer": "accepted"|"declined", "note"?, "call_id"?}``: what the customer page's
+    accept / decline form does (:func:`services_data.respond_to_recommendation`)."""
+    answer, note, call_id = (call.body.get(k) for k in ("answer", "note", "call_id"))
+    if answer not in ("accepted", "declined"):
+        return json_error(400, "svc_err_answer", call._("svc_err_answer"))
+    if not isinstance(note, str | None) or not isinstance(call_id, str | None):
+        return json_error(400, "svc_err_json", call._("svc_err_json"))
+    params = call.request.path_params
+    order_id = await call.db(
+        sd.respond_to_recommendation,
+        call.user,
+        params["customer_id"],
+        params["rule_id"],
+        accept=answer == "accepted",
+        reason=note or "",
+        call_id=call_id or None,
+    )
+    base = call.ctx.settings.base_path
+    return JSONResponse(
+        {
+            "ok": True,
+            "answer": answer,
+            "rule_id": params["rule_id"],
+            "order_id": order_id,
+            "order_path": f"{base}/orders/{order_id}" if order_id else None,
+        },
+        headers=_JSON_HEADERS,
+    )
 
 
 # --- orders ----------------------------------------------------------------------------------
@@ -410,6 +574,11 @@ def routes(
         get("/services", ALL, catalogue_page),
         get("/customers/{customer_id}", DESK, customer_page),
         get("/api/customers/{customer_id}/pane", DESK, pane_api),
+        Route(
+            "/api/customers/{customer_id}/recommendations/{rule_id}",
+            json_post(DESK, recommendation_api),
+            methods=["POST"],
+        ),
         post("/customers/{customer_id}/recommendations/{rule_id}", DESK, recommendation_answer),
         get("/orders/new", DESK, order_form),
         post("/orders", DESK, order_create),

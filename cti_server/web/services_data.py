@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from cti_server.store import audit
+from cti_server.store import payments as pay
 from cti_server.store.models import (
     Agent,
     BusinessCategory,
@@ -52,6 +53,7 @@ from cti_server.store.models import (
 )
 from shared.ids import new_id
 
+from . import payments_data
 from .data import Invalid, Refused, WebUser, new_serial
 
 ACTIONS = ("apply", "change", "cancel", "reserve")
@@ -1562,8 +1564,53 @@ def customer_pane(sessions: sessionmaker[Session], user: WebUser, customer_id: s
         )
 
 
-def pane_json(pane: Pane, fmt: Any = None) -> dict[str, Any]:
-    """The pane as JSON for the desktop (money as decimal strings, times ISO 8601 UTC)."""
+@dataclass(frozen=True, slots=True)
+class PaneBalance:
+    """The prepaid balance on the desktop pane: shown only once the customer's service
+    password was verified in this web session (R-BIZ-4, the payment pages' gate)."""
+
+    balance: Decimal | None
+    """Sum of the main ledgers of the customer's prepaid accounts; ``None`` while locked
+    or without a prepaid account."""
+    locked: bool
+
+
+LOCKED_BALANCE = PaneBalance(None, True)
+
+
+def pane_balance(
+    sessions: sessionmaker[Session], user: WebUser, customer_id: str, *, csrf: str
+) -> PaneBalance:
+    """The customer's prepaid balance for this web session (identified by its CSRF token,
+    like the payment pages' unlock); locked without the service password. Showing it is
+    audited (``customer_query``, view ``pane_balance``)."""
+    with sessions.begin() as session:
+        _customer(session, user, customer_id)
+        if not csrf or payments_data.unlocked_until(session, user, customer_id, csrf) is None:
+            return LOCKED_BALANCE
+        prepaid = [a for a in pay.accounts_of(session, customer_id) if a.kind == "prepaid"]
+        balance = sum((a.balance("main") for a in prepaid), Decimal("0.00")) if prepaid else None
+        audit.record(
+            session,
+            actor=user.agent_id,
+            action="customer_query",
+            entity="customer",
+            entity_id=customer_id,
+            after={"view": "pane_balance"},
+        )
+        return PaneBalance(balance, False)
+
+
+def pane_json(
+    pane: Pane,
+    fmt: Any = None,
+    *,
+    balance: PaneBalance = LOCKED_BALANCE,
+    csrf: str = "",
+) -> dict[str, Any]:
+    """The pane as JSON for the desktop (money as decimal strings, times ISO 8601 UTC);
+    ``balance`` / ``balance_locked`` from :func:`pane_balance`, ``csrf`` the session's
+    token (the ``X-CSRF-Token`` of the JSON POSTs)."""
     now = utcnow()
     p = pane.profile
 
@@ -1628,6 +1675,9 @@ def pane_json(pane: Pane, fmt: Any = None) -> dict[str, Any]:
             }
             for c in pane.care_plans
         ],
+        "balance": None if balance.balance is None else str(balance.balance),
+        "balance_locked": balance.locked,
+        "csrf": csrf,
     }
 
 

@@ -37,6 +37,7 @@ from shared.protocol.handshake import (
     Welcome,
     negotiate_version,
 )
+from shared.protocol.messages import for_version
 from shared.protocol.responses import Error, Result
 from shared.protocol.session import RequestIdGuard
 
@@ -264,18 +265,19 @@ class Connection:
         session = opening.session
         if opening.note:
             log.info("no resume: %s", opening.note)
-        self.send(
-            Welcome(
-                id=msg.id,
-                session_id=session.session_id,
-                version=version,
-                principal=principal.principal_id,
-                heartbeat_seconds=ctx.config.heartbeat_interval,
-                resumed=opening.resumed,
-                last_seq=session.last_seq,
-                server_time=ctx.clock.wall(),
-            )
+        user = principal.kind in (ClientKind.DESKTOP, ClientKind.SUPERVISOR)
+        welcome = Welcome(
+            id=msg.id,
+            session_id=session.session_id,
+            version=version,
+            principal=principal.principal_id,
+            heartbeat_seconds=ctx.config.heartbeat_interval,
+            resumed=opening.resumed,
+            last_seq=session.last_seq,
+            server_time=ctx.clock.wall(),
+            role=(principal.role or None) if user else None,  # 1.3: absent for older ones
         )
+        self.send(for_version(version, welcome))
         self.send_events(opening.replay)
         self.session = session
         ctx.sessions.commit(opening, self)

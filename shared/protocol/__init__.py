@@ -12,6 +12,7 @@ Modules:
   snapshot), :mod:`~shared.protocol.agent`, :mod:`~shared.protocol.call`,
   :mod:`~shared.protocol.supervisor`, :mod:`~shared.protocol.switch`,
   :mod:`~shared.protocol.system` (``system.mode``, 1.1),
+  :mod:`~shared.protocol.desktop` (``web.token``, ``desktop.directory``, 1.3),
   :mod:`~shared.protocol.responses` (result, error);
 * :mod:`~shared.protocol.messages` - unions per link and direction, ``MESSAGE_TYPES``,
   ``requires_version`` / ``speaks`` (which minor a message needs);
@@ -25,6 +26,7 @@ from shared.protocol.base import (
     VERSION_1_0,
     VERSION_1_1,
     VERSION_1_2,
+    VERSION_1_3,
     Event,
     ProtocolVersion,
     Request,
@@ -53,6 +55,7 @@ from shared.protocol.messages import (
     Message,
     SwitchClientMessage,
     SwitchServerMessage,
+    for_version,
     requires_version,
     speaks,
 )
@@ -76,6 +79,7 @@ __all__ = [
     "VERSION_1_0",
     "VERSION_1_1",
     "VERSION_1_2",
+    "VERSION_1_3",
     "AnyEvent",
     "AnyRequest",
     "AnyResponse",
@@ -103,6 +107,7 @@ __all__ = [
     "decode_server",
     "encode",
     "error_for",
+    "for_version",
     "negotiate_version",
     "requires_version",
     "speaks",

@@ -16,6 +16,7 @@ Three kinds of message:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, ClassVar
 
 import msgspec
@@ -94,8 +95,11 @@ VERSION_1_1 = ProtocolVersion(major=1, minor=1)
 """Adds switch look-ups, agent states for the switch, ``system.mode`` and consult actions."""
 VERSION_1_2 = ProtocolVersion(major=1, minor=2)
 """Adds ``switch.flow_get`` (the switch fetches IVR flow versions from the server)."""
+VERSION_1_3 = ProtocolVersion(major=1, minor=3)
+"""Adds the agent desktop's requests (``web.token``, ``call.wrap_up``,
+``desktop.directory``) and ``welcome.role``."""
 
-PROTOCOL_VERSION = VERSION_1_2
+PROTOCOL_VERSION = VERSION_1_3
 """The version this code speaks (it also speaks every lower minor of the same major)."""
 
 
@@ -108,6 +112,12 @@ class WireMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
     introduced_in: ClassVar[ProtocolVersion] = VERSION_1_0
     """The protocol version that introduced this message type."""
+    fields_introduced_in: ClassVar[Mapping[str, ProtocolVersion]] = {}
+    """Optional fields added to this type by a later minor version, with that version.
+
+    Such a field defaults to ``msgspec.UNSET``, which is left out when encoding: a
+    sender clears it (:func:`shared.protocol.messages.for_version`) for a peer that
+    negotiated an older minor, so that peer never sees it."""
 
     @classmethod
     def type_tag(cls) -> str:

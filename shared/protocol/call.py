@@ -9,11 +9,12 @@ customer: caller, tier, skill/queue, IVR business selection and the trajectory
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
 from shared.protocol.base import (
+    VERSION_1_3,
     AgentId,
     CallId,
     DtmfDigits,
@@ -22,6 +23,7 @@ from shared.protocol.base import (
     Label,
     Name,
     PhoneNumber,
+    ProtocolVersion,
     QueueId,
     Request,
     ResultBody,
@@ -195,6 +197,46 @@ class CallSendDtmf(Request, frozen=True, kw_only=True, tag="call.send_dtmf"):
     digits: DtmfDigits
 
 
+MAX_WRAP_UP_NOTES = 4000
+"""Most characters of ``call.wrap_up`` notes."""
+
+WrapUpNotes = Annotated[str, msgspec.Meta(max_length=MAX_WRAP_UP_NOTES)]
+"""After-call notes: free text, at most 4000 characters (may be empty)."""
+WrapUpCategory = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+\Z")
+]
+"""A business category code or label: 1-64 characters, no control characters."""
+
+
+class WrapUpResult(ResultBody, frozen=True, kw_only=True, tag="call.wrap_up"):
+    """Result of ``call.wrap_up`` (1.3)."""
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_3
+
+    call_id: CallId
+    contact_id: Name | None = None
+    """The contact record (接触记录) that now carries the notes; ``None`` when the agent
+    has none for this call (e.g. they transferred it on: the notes are kept as a call
+    event only)."""
+    wrapped_up_at: Timestamp
+
+
+class CallWrapUp(Request, frozen=True, kw_only=True, tag="call.wrap_up"):
+    """After-call notes and category of a call the agent answered (1.3).
+
+    Allowed once the agent's part of the call is over (released or transferred on),
+    within 24 h, whether the agent is still in after-call work or ready again. A later
+    wrap-up replaces the notes on the contact record (every one is kept as a call
+    event)."""
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_3
+    result_type = WrapUpResult
+
+    call_id: CallId
+    notes: WrapUpNotes
+    category: WrapUpCategory | None = None
+
+
 # --- events (server → desktop) --------------------------------------------------
 
 
@@ -315,6 +357,7 @@ CallRequest = (
     | CallConference
     | CallReconnect
     | CallSendDtmf
+    | CallWrapUp
 )
 CallEvent = (
     CallDelivered

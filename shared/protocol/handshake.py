@@ -10,14 +10,15 @@ session was resumed) or ``error`` (``unsupported_version``, ``not_authenticated`
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
-from typing import Annotated, Any
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
 from shared.protocol.agent import AgentSnapshot
 from shared.protocol.base import (
     PROTOCOL_VERSION,
+    VERSION_1_3,
     AgentId,
     Label,
     Name,
@@ -88,6 +89,8 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True):
 class Welcome(Response, frozen=True, kw_only=True, tag="welcome"):
     """The answer to ``hello``."""
 
+    fields_introduced_in: ClassVar[Mapping[str, ProtocolVersion]] = {"role": VERSION_1_3}
+
     id: RequestId
     session_id: Name
     version: ProtocolVersion
@@ -101,6 +104,15 @@ class Welcome(Response, frozen=True, kw_only=True, tag="welcome"):
     last_seq: Seq = 0
     """The session's latest event seq at the time of the welcome."""
     server_time: Timestamp
+    role: Label | msgspec.UnsetType | None = msgspec.UNSET
+    """(1.3) The principal's role as the server's accounts know it (``agent``,
+    ``team_lead``, ``admin`` …); ``null`` for switches and tools. Absent on a session
+    that negotiated 1.2 or lower (and from an older server): use :attr:`principal_role`."""
+
+    @property
+    def principal_role(self) -> str | None:
+        """``role``, or ``None`` when the server did not send one (below 1.3)."""
+        return self.role if isinstance(self.role, str) else None
 
 
 class Hello(Request, frozen=True, kw_only=True, tag="hello"):

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from typing import Final, get_args
 
+import msgspec
+
 from shared.protocol.agent import AgentEvent, AgentRequest
 from shared.protocol.base import ProtocolVersion, WireMessage
 from shared.protocol.call import CallEvent, CallRequest
+from shared.protocol.desktop import DesktopRequest
 from shared.protocol.handshake import HandshakeRequest, Pong, Welcome
 from shared.protocol.responses import Error, Result
 from shared.protocol.supervisor import SupervisorEvent, SupervisorRequest
@@ -28,7 +31,9 @@ from shared.protocol.system import SystemEvent
 AnyResponse = Welcome | Pong | Result | Error
 """Every server → client answer to a request."""
 
-CtiClientMessage = HandshakeRequest | AgentRequest | CallRequest | SupervisorRequest
+CtiClientMessage = (
+    HandshakeRequest | AgentRequest | CallRequest | SupervisorRequest | DesktopRequest
+)
 """What a desktop, supervisor or tool may send."""
 CtiEvent = AgentEvent | CallEvent | SupervisorEvent | SystemEvent
 CtiServerMessage = AnyResponse | CtiEvent
@@ -63,14 +68,34 @@ def requires_version(msg: WireMessage) -> ProtocolVersion:
     """The lowest protocol version that defines everything in ``msg``.
 
     That is the latest ``introduced_in`` of its type, its result body kind and its
-    switch action kind.
+    switch action kind, and of every later-added field it sets
+    (``fields_introduced_in``).
     """
     needed = type(msg).introduced_in
+    for name, since in type(msg).fields_introduced_in.items():
+        if getattr(msg, name) is not msgspec.UNSET:
+            needed = max(needed, since)
     if isinstance(msg, Result) and msg.body is not None:
         needed = max(needed, type(msg.body).introduced_in)
     elif isinstance(msg, SwitchCommand):
         needed = max(needed, type(msg.action).introduced_in)
     return needed
+
+
+def for_version[M: WireMessage](version: ProtocolVersion, msg: M) -> M:
+    """``msg`` without the fields a peer that negotiated ``version`` does not define.
+
+    Fields listed in ``fields_introduced_in`` with a later version are set to
+    ``msgspec.UNSET`` (left out when encoding); everything else is unchanged. A sender
+    still checks :func:`speaks` for the message's type and kinds.
+    """
+    drop = {
+        name: msgspec.UNSET
+        for name, since in type(msg).fields_introduced_in.items()
+        if not (since.major == version.major and since.minor <= version.minor)
+        and getattr(msg, name) is not msgspec.UNSET
+    }
+    return msgspec.structs.replace(msg, **drop) if drop else msg
 
 
 def speaks(version: ProtocolVersion, msg: WireMessage) -> bool:

@@ -7,7 +7,8 @@ from typing import Annotated
 import msgspec
 
 from shared.protocol.base import RequestId, Response, Text
-from shared.protocol.call import ConsultResult
+from shared.protocol.call import ConsultResult, WrapUpResult
+from shared.protocol.desktop import DesktopDirectory, WebTokenResult
 from shared.protocol.errors import DetailValue, ErrorCode
 from shared.protocol.handshake import Snapshot
 from shared.protocol.supervisor import MonitorResult, SubscriptionResult
@@ -31,6 +32,9 @@ AnyResultBody = (
     | FlowDocument
     | PromptIndex
     | PromptChunk
+    | WrapUpResult
+    | WebTokenResult
+    | DesktopDirectory
 )
 """Every typed result body (tagged by ``kind``)."""
 

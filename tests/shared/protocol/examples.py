@@ -49,6 +49,7 @@ from shared.protocol.call import (
     CallState,
     CallTransfer,
     CallTransferred,
+    CallWrapUp,
     ClearCause,
     ConsultResult,
     DivertReason,
@@ -59,6 +60,17 @@ from shared.protocol.call import (
     QueueDestination,
     TrajectoryKind,
     TrajectoryStep,
+    WrapUpResult,
+)
+from shared.protocol.desktop import (
+    DesktopDirectory,
+    DesktopDirectoryRequest,
+    DirectoryAgent,
+    DirectoryQueue,
+    DirectoryReason,
+    IvrTarget,
+    WebTokenRequest,
+    WebTokenResult,
 )
 from shared.protocol.errors import ErrorCode
 from shared.protocol.handshake import (
@@ -487,7 +499,18 @@ EXAMPLES: dict[str, WireMessage] = {
         since=T0 + 100,
         detail="CTI link lost at 00:01:40; 3 calls distributed by the switch, 1 still running",
     ),
+    # --- added in 1.3 ---
+    "web.token": WebTokenRequest(id=60, next_path="/ui/calls/01KC7R3W1M6Y4Q9XAB12CDEF34"),
+    "call.wrap_up": CallWrapUp(
+        id=61,
+        call_id=CALL,
+        notes="客户咨询宽带资费；已告知千兆套餐价格。\nCustomer will call back.",
+        category="inquiry.tariff.broadband",
+    ),
+    "desktop.directory": DesktopDirectoryRequest(id=62),
 }
+
+WEB_TOKEN = "tok-Zk3q9V0xq1LwM2n8Bv7c6X5z4A3s2D1f0G9h8J7k6L5"
 
 
 SWITCH_ACTIONS: tuple[SwitchAction, ...] = (
@@ -524,6 +547,62 @@ SWITCH_ACTIONS: tuple[SwitchAction, ...] = (
 )
 
 VARIANTS: tuple[WireMessage, ...] = (
+    # --- 1.3: result bodies and the welcome's role ---
+    Result(
+        id=60,
+        body=WebTokenResult(
+            token=WEB_TOKEN,
+            expires_at=T0 + 60,
+            sso_path=f"/ui/sso?token={WEB_TOKEN}&next=%2Fui%2Fcalls%2F{CALL}",
+        ),
+    ),
+    Result(id=61, body=WrapUpResult(call_id=CALL, contact_id="01KC7R9ZCONTACT", wrapped_up_at=T0)),
+    Result(id=63, body=WrapUpResult(call_id=CALL, wrapped_up_at=T0 + 5)),
+    Result(
+        id=62,
+        body=DesktopDirectory(
+            role="team_lead",
+            reason_codes=(
+                DirectoryReason(code="break", label="小休"),
+                DirectoryReason(code="lunch", label="用餐"),
+            ),
+            queues=(DirectoryQueue(queue_id="q_billing", name="账务咨询"),),
+            agents=(
+                DirectoryAgent(
+                    agent_id="1001",
+                    display_name="张伟",
+                    extension="1001",
+                    state=AgentState.READY,
+                ),
+                DirectoryAgent(agent_id="1002", display_name="王芳"),
+            ),
+            ivr_targets=(
+                IvrTarget(flow_id="survey", label="满意度调查 / Satisfaction survey"),
+                IvrTarget(flow_id="default", node="main_menu", label="主菜单"),
+            ),
+        ),
+    ),
+    Result(id=64, body=DesktopDirectory()),
+    WebTokenRequest(id=65),
+    CallWrapUp(id=66, call_id=CALL, notes=""),
+    Welcome(
+        id=1,
+        session_id="s-01KC7R0001",
+        version=PROTOCOL_VERSION,
+        principal="9001",
+        heartbeat_seconds=15.0,
+        server_time=T0,
+        role="team_lead",
+    ),
+    Welcome(
+        id=1,
+        session_id="s-01KC7R0002",
+        version=PROTOCOL_VERSION,
+        principal="switch-a",
+        heartbeat_seconds=15.0,
+        server_time=T0,
+        role=None,
+    ),
     # every result body kind, and the bare acknowledgement
     Result(id=40),
     Result(id=41, body=ConsultResult(consult_call_id=CONSULT)),

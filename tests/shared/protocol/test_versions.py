@@ -1,10 +1,12 @@
-"""Protocol 1.1 and 1.2: what they add, how versions are negotiated, and that 1.0 is
-unchanged.
+"""Protocol 1.1, 1.2 and 1.3: what they add, how versions are negotiated, and that 1.0
+is unchanged.
 
 1.1 adds switch look-ups (R-IVR-1 tier-specific self-service), agent states for the
 switch's fallback ACD and the operating-mode notice (R-IN-3), and consultation actions
 on the switch link (R-IN-8). 1.2 adds ``switch.flow_get`` (the switch fetches IVR flow
-versions, R-IVR-5). A 1.0 peer must keep working: it negotiates 1.0, and nothing a 1.0
+versions, R-IVR-5). 1.3 adds the agent desktop's ``web.token``, ``call.wrap_up`` and
+``desktop.directory`` and the optional field ``welcome.role``, which a sender leaves out
+for an older peer. A 1.0 peer must keep working: it negotiates 1.0, and nothing a 1.0
 peer sends or receives changed shape.
 """
 
@@ -25,6 +27,7 @@ from shared.protocol import (
     VERSION_1_0,
     VERSION_1_1,
     VERSION_1_2,
+    VERSION_1_3,
     ErrorCode,
     Link,
     ProtocolError,
@@ -33,12 +36,14 @@ from shared.protocol import (
     decode_client,
     decode_server,
     encode,
+    for_version,
     negotiate_version,
     requires_version,
     speaks,
 )
 from shared.protocol.agent import AgentState
-from shared.protocol.call import AgentDestination
+from shared.protocol.call import AgentDestination, CallWrapUp
+from shared.protocol.handshake import Welcome
 from shared.protocol.responses import AnyResultBody, Result
 from shared.protocol.switch import (
     MAX_SNAPSHOT_AGENTS,
@@ -58,6 +63,7 @@ from tests.shared.protocol.examples import (
     SWITCH_ACTIONS,
     T0,
     VARIANTS,
+    WEB_TOKEN,
 )
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
@@ -66,6 +72,12 @@ NEW_BODIES_1_1 = {"switch.lookup", "switch.agents_snapshot"}
 NEW_ACTIONS_1_1 = {"consult", "consult_drop", "transfer_consult"}
 NEW_IN_1_2 = {"switch.flow_get", "system.notice", "switch.prompt_index", "switch.prompt_get"}
 NEW_BODIES_1_2 = {"switch.flow_get", "switch.prompt_index", "switch.prompt_get"}
+NEW_IN_1_3 = {"web.token", "call.wrap_up", "desktop.directory"}
+NEW_BODIES_1_3 = {"web.token", "call.wrap_up", "desktop.directory"}
+FIELDS_1_3 = {"welcome": ("role",)}
+"""Optional fields 1.3 added to 1.0 types (left out on the wire for older peers)."""
+NEW_TYPES = NEW_IN_1_1 | NEW_IN_1_2 | NEW_IN_1_3
+NEW_BODIES = NEW_BODIES_1_1 | NEW_BODIES_1_2 | NEW_BODIES_1_3
 
 # The top-level fields of everything 1.0 defined, as released. 1.1 may add types and
 # kinds, never a field here (an encoder writes every field, so a 1.0 peer would see it).
@@ -261,10 +273,10 @@ def _tag(cls: type[msgspec.Struct]) -> str:
 # --- negotiation ---------------------------------------------------------------------
 
 
-def test_this_code_speaks_1_2() -> None:
-    assert PROTOCOL_VERSION == VERSION_1_2 == _v(1, 2)
-    assert str(PROTOCOL_VERSION) == "1.2"
-    assert SUPPORTED_VERSIONS == (VERSION_1_2,)
+def test_this_code_speaks_1_3() -> None:
+    assert PROTOCOL_VERSION == VERSION_1_3 == _v(1, 3)
+    assert str(PROTOCOL_VERSION) == "1.3"
+    assert SUPPORTED_VERSIONS == (VERSION_1_3,)
 
 
 def test_a_1_0_only_client_negotiates_1_0() -> None:
@@ -278,17 +290,19 @@ def test_a_1_1_client_gets_1_1_and_a_1_0_server_gives_it_1_0() -> None:
     assert negotiate_version([VERSION_1_1], supported=[VERSION_1_0]) == VERSION_1_0
 
 
-def test_a_later_minor_client_gets_1_2() -> None:
-    assert negotiate_version([_v(1, 7)]) == VERSION_1_2
+def test_a_1_2_client_keeps_1_2_and_a_later_minor_client_gets_1_3() -> None:
     assert negotiate_version([VERSION_1_2]) == VERSION_1_2
+    assert negotiate_version([_v(1, 7)]) == VERSION_1_3
+    assert negotiate_version([VERSION_1_3]) == VERSION_1_3
+    assert negotiate_version([VERSION_1_3], supported=[VERSION_1_2]) == VERSION_1_2
     assert negotiate_version([VERSION_1_2], supported=[VERSION_1_1]) == VERSION_1_1
 
 
-def test_no_common_major_reports_1_2_as_supported() -> None:
+def test_no_common_major_reports_1_3_as_supported() -> None:
     with pytest.raises(ProtocolError) as info:
         negotiate_version([_v(2, 0)])
     assert info.value.code is ErrorCode.UNSUPPORTED_VERSION
-    assert info.value.detail["supported"] == "1.2"
+    assert info.value.detail["supported"] == "1.3"
 
 
 # --- what each message needs -----------------------------------------------------------
@@ -298,9 +312,10 @@ def test_every_1_0_example_needs_only_1_0() -> None:
     old = [
         msg
         for msg in (*EXAMPLES.values(), *VARIANTS)
-        if msg.type_tag() not in NEW_IN_1_1 | NEW_IN_1_2
-        and not (isinstance(msg, Result) and _body_tag(msg) in NEW_BODIES_1_1 | NEW_BODIES_1_2)
+        if msg.type_tag() not in NEW_TYPES
+        and not (isinstance(msg, Result) and _body_tag(msg) in NEW_BODIES)
         and not (isinstance(msg, SwitchCommand) and _tag(type(msg.action)) in NEW_ACTIONS_1_1)
+        and not (isinstance(msg, Welcome) and msg.role is not msgspec.UNSET)
     ]
     assert len(old) > 60
     for msg in old:
@@ -382,12 +397,15 @@ def test_1_2_adds_flow_get_and_notices_and_a_1_1_peer_never_gets_them() -> None:
 
 
 def test_nothing_1_0_defined_changed_shape() -> None:
+    later = {t: set(c.fields_introduced_in) for t, c in MESSAGE_TYPES.items()}
+    assert {t: tuple(f) for t, f in later.items() if f} == FIELDS_1_3
     assert {
-        t: _fields(c) for t, c in MESSAGE_TYPES.items() if t not in NEW_IN_1_1 | NEW_IN_1_2
+        t: tuple(f for f in _fields(c) if f not in later[t])
+        for t, c in MESSAGE_TYPES.items()
+        if t not in NEW_TYPES
     } == MESSAGES_1_0
     bodies = {_tag(c): _fields(c) for c in get_args(AnyResultBody)}
-    new_bodies = NEW_BODIES_1_1 | NEW_BODIES_1_2
-    assert {k: v for k, v in bodies.items() if k not in new_bodies} == BODIES_1_0
+    assert {k: v for k, v in bodies.items() if k not in NEW_BODIES} == BODIES_1_0
     actions = {_tag(c): _fields(c) for c in get_args(SwitchAction)}
     assert {k: v for k, v in actions.items() if k not in NEW_ACTIONS_1_1} == ACTIONS_1_0
 
@@ -584,3 +602,131 @@ def test_consult_to_an_agent_round_trips_with_its_destination() -> None:
         decode(json.dumps(obj))
     assert info.value.code is ErrorCode.MISSING_FIELD
     assert info.value.detail["path"] == "$.action.destination"
+
+
+# --- 1.3: the agent desktop ------------------------------------------------------------
+
+
+def _welcome(**fields: object) -> Welcome:
+    base: dict[str, object] = {
+        "id": 1,
+        "session_id": "s-1",
+        "version": VERSION_1_3,
+        "principal": "1001",
+        "heartbeat_seconds": 15.0,
+        "server_time": T0,
+    }
+    return Welcome(**{**base, **fields})  # type: ignore[arg-type]
+
+
+class _Welcome12(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="welcome"):
+    """``welcome`` exactly as a 1.2 client defines it (fields of 1.0, nothing more)."""
+
+    id: int
+    session_id: str
+    version: dict[str, int]
+    principal: str
+    heartbeat_seconds: float
+    resumed: bool = False
+    last_seq: int = 0
+    server_time: float
+
+
+def test_1_3_adds_the_desktop_requests_and_a_1_2_peer_never_gets_them() -> None:
+    assert {t for t, c in MESSAGE_TYPES.items() if c.introduced_in == VERSION_1_3} == NEW_IN_1_3
+    bodies = {_tag(c) for c in get_args(AnyResultBody) if c.introduced_in == VERSION_1_3}
+    assert bodies == NEW_BODIES_1_3
+    results = [m for m in VARIANTS if isinstance(m, Result) and _body_tag(m) in NEW_BODIES_1_3]
+    assert {_body_tag(m) for m in results} == NEW_BODIES_1_3
+    for msg in [*(EXAMPLES[t] for t in NEW_IN_1_3), *results]:
+        assert requires_version(msg) == VERSION_1_3, msg
+        assert not speaks(VERSION_1_2, msg) and speaks(VERSION_1_3, msg)
+        assert not speaks(_v(2, 0), msg)
+    for tag in NEW_IN_1_3:  # desktop → server on the CTI link only
+        data = encode(EXAMPLES[tag])
+        assert decode_client(data) == EXAMPLES[tag]
+        with pytest.raises(ProtocolError) as info:
+            decode_client(data, link=Link.SWITCH)
+        assert info.value.code is ErrorCode.UNEXPECTED_TYPE
+    for msg in results:
+        assert decode_server(encode(msg)) == msg
+
+
+def test_welcome_role_is_left_out_for_older_peers() -> None:
+    """``welcome.role`` (1.3) is the only field added to a 1.0 type: set, it needs 1.3;
+    :func:`for_version` drops it for a 1.2 (or older) session, whose frame then has
+    exactly the 1.0 fields; a 1.3 client decoding such a frame gets no role."""
+    lead = _welcome(role="team_lead")
+    tool = _welcome(role=None)
+    for msg in (lead, tool):
+        assert requires_version(msg) == VERSION_1_3
+        assert not speaks(VERSION_1_2, msg)
+        assert for_version(VERSION_1_3, msg) is msg
+    assert lead.principal_role == "team_lead" and tool.principal_role is None
+    assert json.loads(encode(tool))["role"] is None  # a 1.3 switch sees role: null
+    for old in (VERSION_1_0, VERSION_1_1, VERSION_1_2):
+        down = for_version(old, lead)
+        assert down.role is msgspec.UNSET and down.principal_role is None
+        assert requires_version(down) == VERSION_1_0 and speaks(old, down)
+        frame = json.loads(encode(down))
+        assert tuple(frame) == ("type", *MESSAGES_1_0["welcome"])
+        assert decode_server(encode(down)) == down
+    # a 1.2 client's own definition reads a 1.3 welcome (unknown fields are ignored)
+    old_client = msgspec.json.decode(encode(lead), type=_Welcome12)
+    assert old_client.principal == "1001" and old_client.version == {"major": 1, "minor": 3}
+    bad = json.loads(encode(lead))
+    bad["role"] = ""
+    with pytest.raises(ProtocolError) as info:
+        decode_server(json.dumps(bad))
+    assert info.value.code is ErrorCode.INVALID_FIELD and info.value.detail["path"] == "$.role"
+
+
+@pytest.mark.parametrize(
+    ("frame", "path"),
+    [
+        ({"type": "web.token", "id": 3, "next_path": "/api/v1/agents"}, "$.next_path"),
+        ({"type": "web.token", "id": 3, "next_path": "https://evil.example/ui/"}, "$.next_path"),
+        ({"type": "web.token", "id": 3, "next_path": "/ui/a b"}, "$.next_path"),
+        ({"type": "web.token", "id": 3, "next_path": "/ui/\\\\evil"}, "$.next_path"),
+        ({"type": "call.wrap_up", "id": 3, "call_id": CALL, "notes": "x" * 4001}, "$.notes"),
+        ({"type": "call.wrap_up", "id": 3, "call_id": CALL, "notes": 7}, "$.notes"),
+        (
+            {"type": "call.wrap_up", "id": 3, "call_id": CALL, "notes": "", "category": ""},
+            "$.category",
+        ),
+        (
+            {"type": "call.wrap_up", "id": 3, "call_id": CALL, "notes": "", "category": "a\nb"},
+            "$.category",
+        ),
+        (
+            {"type": "call.wrap_up", "id": 3, "call_id": CALL, "notes": "", "category": "c" * 65},
+            "$.category",
+        ),
+    ],
+)
+def test_bad_desktop_requests_are_invalid_field_with_their_path(
+    frame: dict[str, object], path: str
+) -> None:
+    with pytest.raises(ProtocolError) as info:
+        decode_client(json.dumps(frame))
+    assert info.value.code is ErrorCode.INVALID_FIELD
+    assert info.value.detail["path"] == path and info.value.request_id == 3
+
+
+def test_wrap_up_bounds_and_masked_web_token() -> None:
+    longest = CallWrapUp(id=4, call_id=CALL, notes="字" * 4000, category="受理.宽带" * 8)
+    assert decode_client(encode(longest)) == longest
+    missing = json.dumps({"type": "call.wrap_up", "id": 5, "call_id": CALL})
+    with pytest.raises(ProtocolError) as info:
+        decode_client(missing)
+    assert info.value.code is ErrorCode.MISSING_FIELD
+    token = next(m.body for m in VARIANTS if isinstance(m, Result) and _body_tag(m) == "web.token")
+    assert token is not None
+    assert WEB_TOKEN not in repr(token) and WEB_TOKEN not in str(dict(token.__rich_repr__()))
+    assert WEB_TOKEN in encode(Result(id=9, body=token)).decode()
+    directory = next(
+        m.body for m in VARIANTS if isinstance(m, Result) and _body_tag(m) == "desktop.directory"
+    )
+    assert directory is not None
+    survey = directory.ivr_targets[0]  # type: ignore[union-attr]
+    assert survey.destination().flow_id == "survey" and survey.destination().node is None
