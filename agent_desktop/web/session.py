@@ -100,6 +100,40 @@ class WebSession:
         """Forget the session cookie (the server's session simply expires)."""
         self.cookies.clear()
 
+    def session_cookie(self) -> str | None:
+        """The session cookie's value (to share the session with the web windows)."""
+        for cookie in self.cookies:
+            if cookie.name == SESSION_COOKIE:
+                return cookie.value
+        return None
+
+    def adopt_session(self, value: str) -> None:
+        """Use the session cookie ``value`` (the web windows signed in again, or the
+        agent unlocked a customer there): one web session for the whole desktop."""
+        host = urlsplit(self.base_url).hostname or ""
+        for old in [c for c in self.cookies if c.name == SESSION_COOKIE]:
+            self.cookies.clear(old.domain, old.path, old.name)
+        self.cookies.set_cookie(
+            http.cookiejar.Cookie(
+                version=0,
+                name=SESSION_COOKIE,
+                value=value,
+                port=None,
+                port_specified=False,
+                domain=host,
+                domain_specified=False,
+                domain_initial_dot=False,
+                path="/",
+                path_specified=True,
+                secure=self.base_url.startswith("https:"),
+                expires=None,
+                discard=True,
+                comment=None,
+                comment_url=None,
+                rest={"HttpOnly": ""},
+            )
+        )
+
     # -- requests -----------------------------------------------------------------------
 
     def get_text(self, path: str) -> str:

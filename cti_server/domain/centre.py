@@ -46,7 +46,7 @@ from cti_server.routing import (
 )
 from cti_server.routing import AgentState as EngineState
 from cti_server.routing import CallState as EngineCallState
-from cti_server.store import CallEventKind, RoutingConfig
+from cti_server.store import AgentConfig, CallEventKind, RoutingConfig
 from cti_server.store.calls import CallView, VoicemailStore
 from cti_server.ws import DomainError, Session
 from shared.clock import Clock
@@ -133,6 +133,7 @@ from .config import (
 )
 from .consult import Consultations
 from .errors import engine_errors, invalid_state
+from .live import ReloadReport, apply_config, settle_pending
 from .lookups import LookupServices
 from .model import AgentRecord, CallRecord, wire_state
 from .monitor import Monitors
@@ -321,6 +322,23 @@ class ContactCentre:
         self._fallback_busy: dict[str, str] = {}
         """Agent → call id of an in-progress fallback call they were talking on when the
         switch's report arrived while they were logged off: protected at login (R-IN-3)."""
+        self.pending_config: dict[str, AgentConfig | None] = {}
+        """Configuration changes of agents who were ringing or talking when it was reloaded
+        (``None``: removed at logout); applied at their next state change (:mod:`.live`)."""
+        self._reload_lock = asyncio.Lock()
+
+    async def reload_config(self) -> ReloadReport:
+        """Re-read the routing configuration from the store and apply it to the running
+        engine (:func:`.live.apply_config`): logged-on agents keep their state, waiting
+        calls stay queued; offers it makes possible are carried out before this returns."""
+        async with self._reload_lock:
+            config = await self.store.routing_config()
+            report, actions = apply_config(self, config)
+            self.timer.reschedule()
+            if actions:
+                await self.run(actions)
+        log.info("routing configuration reloaded: %s", report.as_dict())
+        return report
 
     # ==================================================================== plumbing
 
@@ -525,6 +543,7 @@ class ContactCentre:
             rec.disconnected = False
             rec.logoff_pending = None
         self._agent_published(rec)
+        later = settle_pending(self, rec.agent_id) if self.pending_config else []
         # a pending logoff (grace expired or forced during a call) happens at the first chance
         if rec.logoff_pending is not None and new in (
             AgentState.NOT_READY,
@@ -539,8 +558,8 @@ class ContactCentre:
             ):
                 rec.logoff_pending = None
                 more = self.call_engine(self.engine.agent_logout, rec.agent_id, self.now())
-                return more, Ctx(agent_id=rec.agent_id, logoff_reason=reason, forced_by=by)
-        return [], ctx
+                return later + more, Ctx(agent_id=rec.agent_id, logoff_reason=reason, forced_by=by)
+        return later, ctx
 
     async def _offer(self, action: Offer) -> list[Action]:
         call = self.calls.get(action.call_id)
@@ -775,15 +794,45 @@ class ContactCentre:
         actions = self.call_engine(self.engine.agent_ready, agent_id, self.now())
         await self.run(actions, ctx=Ctx(agent_id=agent_id))
 
-    def end_agent_part(self, call: CallRecord, agent_id: str) -> list[Action]:
+    def end_agent_part(
+        self, call: CallRecord, agent_id: str, *, contact: str | None = None
+    ) -> list[Action]:
         """The agent's part of ``call`` is over (release, transfer, left a conference):
-        engine ``call_ended`` when the engine routed it to the agent, else a direct end."""
+        engine ``call_ended`` when the engine routed it to the agent, else a direct end.
+
+        ``contact`` (a disposition such as ``transferred``): the call goes on without this
+        agent, so their part gets its own contact record now (R-IN-5: every call leaves
+        one per agent who handled it; ``call.wrap_up`` puts the agent's notes on it). The
+        release writes the record of whoever has the call at the end."""
+        if contact is not None:
+            self._part_contact(call, agent_id, contact)
         if (
             self._engine_call_state(call.call_id) == EngineCallState.CONNECTED
             and self.engine.call_agent(call.call_id) == agent_id
         ):
             return self._end_for_agent(call, agent_id)
         return self.end_direct(call, agent_id, acw=True)
+
+    def _part_contact(self, call: CallRecord, agent_id: str, disposition: str) -> None:
+        future = self.store.submit_contact(
+            started_at=call.arrived_at,
+            ended_at=self.clock.wall(),
+            call_id=call.call_id,
+            customer_id=call.customer_id,
+            number=call.caller or "",
+            agent_id=agent_id,
+            disposition=disposition,
+            business_selection=call.business_selection or "",
+            summary=f"{disposition} by {agent_id}",
+        )
+
+        def written(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                log.error(
+                    "contact record of %s on %s: %s", agent_id, call.call_id, done.exception()
+                )
+
+        future.add_done_callback(written)
 
     async def login(
         self,
@@ -1746,7 +1795,7 @@ class ContactCentre:
             CallState.HELD,
             CallState.CONFERENCED,
         ):
-            actions = self.end_agent_part(call, agent_id)
+            actions = self.end_agent_part(call, agent_id, contact="transferred")
         rec = self.agents.get(agent_id or "")
 
         async def first() -> None:
@@ -1784,7 +1833,7 @@ class ContactCentre:
     async def _requeue(self, call: CallRecord, agent_id: str, queue_id: str, at: float) -> None:
         """Blind transfer to a queue: the agent's part ends (ACW) and the call is queued
         again through the engine with its tier and business selection (R-IN-8)."""
-        actions = self.end_agent_part(call, agent_id)
+        actions = self.end_agent_part(call, agent_id, contact="transferred")
         rec = self.agents[agent_id]
         to = QueueDestination(queue_id=queue_id)
 

@@ -480,7 +480,7 @@ class Consultations:
         c = self.centre
         to = consult.destination
         assert isinstance(to, NumberDestination)
-        actions = c.end_agent_part(call, agent_id)
+        actions = c.end_agent_part(call, agent_id, contact="transferred")
 
         async def first() -> None:
             at = c.clock.wall()
@@ -745,7 +745,7 @@ class Consultations:
             return  # the call or the consultation ended meanwhile
         assert target_id is not None
         target = c.agents[target_id]
-        actions = c.end_agent_part(call, agent_id)
+        actions = c.end_agent_part(call, agent_id, contact="transferred")
         to = AgentDestination(agent_id=target_id)
 
         async def first() -> None:
@@ -880,7 +880,7 @@ class Consultations:
         """One agent hung up: the call goes on between the caller and the other agent."""
         c = self.centre
         other = call.conferenced_with if agent_id == call.agent_id else call.agent_id
-        actions: list[Action] = c.end_agent_part(call, agent_id)
+        actions: list[Action] = c.end_agent_part(call, agent_id, contact="conference_left")
 
         async def first() -> None:
             if agent_id == call.agent_id and other is not None:

@@ -215,9 +215,9 @@ class WrapUpResult(ResultBody, frozen=True, kw_only=True, tag="call.wrap_up"):
 
     call_id: CallId
     contact_id: Name | None = None
-    """The contact record (接触记录) that now carries the notes; ``None`` when the agent
-    has none for this call (e.g. they transferred it on: the notes are kept as a call
-    event only)."""
+    """The contact record (接触记录) that now carries the notes (each agent who handled
+    the call has one: written at the release, or when a transfer ended their part);
+    ``None`` when the agent has none (the notes are kept as a call event only)."""
     wrapped_up_at: Timestamp
 
 

@@ -73,13 +73,17 @@ async def _error(client: CtiClient, msg: object) -> ProtocolError:
     return caught.value
 
 
-def _contact(db: sa.Engine, call_id: str) -> tuple[str | None, str, str]:
+def _contact(
+    db: sa.Engine, call_id: str, agent_id: str | None = None
+) -> tuple[str | None, str, str]:
+    """The call's one contact record (or ``agent_id``'s, when several agents had a part)."""
+    query = sa.select(
+        ContactRecord.agent_id, ContactRecord.summary, ContactRecord.business_selection
+    ).where(ContactRecord.call_id == call_id)
+    if agent_id is not None:
+        query = query.where(ContactRecord.agent_id == agent_id)
     with db.connect() as conn:
-        row = conn.execute(
-            sa.select(
-                ContactRecord.agent_id, ContactRecord.summary, ContactRecord.business_selection
-            ).where(ContactRecord.call_id == call_id)
-        ).one()
+        row = conn.execute(query).one()
     return row[0], row[1], row[2]
 
 
@@ -323,8 +327,9 @@ async def test_wrap_up_waits_for_the_contact_record_still_queued_on_the_writer(
 async def test_after_a_transfer_each_agent_wraps_up_their_own_part(
     app: CtiApp, clients: Clients, db: sa.Engine
 ) -> None:
-    """A transferred the call to B: A's part is over at the transfer (notes kept as a call
-    event; the contact record is B's); B's notes go onto the contact record."""
+    """A transferred the call to B: A's part is over at the transfer and has its own
+    contact record (disposition ``transferred``), which A's notes complete; B's notes go
+    onto the contact record written at the release."""
     switch = await clients.switch()
     await switch.register("1001", "1002")
     first = await ready_agent(clients, "1001")
@@ -339,7 +344,8 @@ async def test_after_a_transfer_each_agent_wraps_up_their_own_part(
     await report(switch, "WRAP-7", SwitchCallEventKind.TRANSFERRED, agent_id="1002")
     await expect(first, CallTransferred)
     mine = await first.request(CallWrapUp(id=0, call_id="WRAP-7", notes="已转账务专席"))
-    assert isinstance(mine, WrapUpResult) and mine.contact_id is None
+    assert isinstance(mine, WrapUpResult) and mine.contact_id is not None
+    assert _contact(db, "WRAP-7", "1001") == ("1001", "已转账务专席", "billing")
     early = await _error(second, CallWrapUp(id=0, call_id="WRAP-7", notes="x"))
     assert early.code is ErrorCode.FORBIDDEN  # B has not answered yet
 
@@ -350,7 +356,8 @@ async def test_after_a_transfer_each_agent_wraps_up_their_own_part(
     await expect(second, CallConnectionCleared)
     theirs = await second.request(CallWrapUp(id=0, call_id="WRAP-7", notes=NOTES))
     assert isinstance(theirs, WrapUpResult) and theirs.contact_id is not None
-    assert _contact(db, "WRAP-7") == ("1002", NOTES, "billing")
+    assert _contact(db, "WRAP-7", "1002") == ("1002", NOTES, "billing")
+    assert _contact(db, "WRAP-7", "1001") == ("1001", "已转账务专席", "billing")
     assert _wrap_events(db, "WRAP-7") == [
         {"agent_id": "1001", "notes": "已转账务专席"},
         {"agent_id": "1002", "notes": NOTES},
