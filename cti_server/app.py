@@ -39,6 +39,7 @@ from cti_server.domain import (
     build_engine,
     build_router,
 )
+from cti_server.domain.live import LiveConfigStore, switch_overview
 from cti_server.http import HealthCheck, HttpService, MetricSource, create_app
 from cti_server.store import ConfigStore, make_engine, seed_demo, session_factory, upgrade
 from cti_server.store import auth as store_auth
@@ -46,7 +47,7 @@ from cti_server.store.flows import seed_shipped_flows
 from cti_server.store.models import Agent
 from cti_server.store.prompts import PromptStore
 from cti_server.store.seed import seed_back_office
-from cti_server.web import BroadcastNotice, NoticeBroadcaster, WebSettings
+from cti_server.web import AdminLink, BroadcastNotice, NoticeBroadcaster, WebSettings
 from cti_server.ws import CtiServer, Session, TransportConfig
 from shared.clock import Clock, SystemClock
 from shared.config import Settings
@@ -238,12 +239,36 @@ def web_secret(configured: str, data_dir: Path) -> bytes:
     return secret
 
 
+def live_reloader(app: CtiApp, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """``LiveConfigStore.on_change``: reload the centre's routing configuration on the
+    event loop and wait for it (the writer runs in a worker thread), so an HTTP answer
+    comes once the change is live."""
+
+    def reload() -> None:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:  # a write on the loop itself cannot wait for the loop
+
+            async def later() -> None:
+                await app.centre.reload_config()
+
+            app.centre.spawn(later())
+            return
+        asyncio.run_coroutine_threadsafe(app.centre.reload_config(), loop).result(timeout=30)
+
+    return reload
+
+
 def default_http_side(app: CtiApp) -> HttpService:
     """The REST admin API, health and metrics on ``server.http_port``, sharing the
     database and the live tier cache with the WebSocket side."""
     settings = app.settings
     directory = app.store.directory  # imports and edits must clear the cache routing reads
-    config_store = ConfigStore(app.db, tier_directory=directory)
+    # routing-configuration edits (REST and web console) apply to the running centre at once
+    config_store = LiveConfigStore(app.db, tier_directory=directory)
+    config_store.on_change = live_reloader(app, asyncio.get_running_loop())
 
     def centre_figures() -> dict[str, int]:
         centre = app.centre
@@ -282,6 +307,11 @@ def default_http_side(app: CtiApp) -> HttpService:
         web=WebSettings(
             secret=web_secret(settings.server.web_secret, Path(settings.paths.data_dir)),
             timezone=settings.server.web_timezone,
+            admin=AdminLink(
+                config_store=config_store,
+                prompts=app.prompt_store(),
+                switches=lambda: switch_overview(app.centre),
+            ),
         ),
     )
     host = settings.server.host

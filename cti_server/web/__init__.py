@@ -9,6 +9,7 @@ mounts :func:`create_web_app` at ``/ui``.
 
 from __future__ import annotations
 
+from .admin_data import AdminLink
 from .pages import BroadcastNotice, NoticeBroadcaster, WebSettings, create_web_app
 
-__all__ = ["BroadcastNotice", "NoticeBroadcaster", "WebSettings", "create_web_app"]
+__all__ = ["AdminLink", "BroadcastNotice", "NoticeBroadcaster", "WebSettings", "create_web_app"]

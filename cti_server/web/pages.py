@@ -31,13 +31,17 @@ from cti_server.store import Principal, redeem_web_token
 from cti_server.store.models import Role
 
 from . import (
+    admin,  # administration console (R-SKILL-1..3, R-TIER-1..3)
     care,  # care plans (R-BIZ-8)
     data,
+    ivr_designer,  # IVR flow designer (R-IVR-5)
     knowledge,  # knowledge base (知识库)
     payments,  # customer queries and recharge (R-BIZ-4, R-BIZ-6)
+    reports,  # historical reports and staffing helper (R-SUP-4)
     services,  # services, acceptance orders, marketing, surveys
     workorders,
 )
+from .admin_data import AdminLink
 from .data import ContactFilter, Invalid, Refused, WebUser
 from .i18n import LANGUAGES, MESSAGES, pick_language, translator
 from .query import PivotResult, TableResult, run_query
@@ -85,6 +89,9 @@ class WebSettings:
     timezone: str = "UTC"
     """Times on the pages are shown in this zone; date filters are UTC days."""
     base_path: str = "/ui"
+    admin: AdminLink | None = None
+    """What the administration console needs from the running server (live-reloading
+    config store, prompt store, switches); None: plain store, no prompts, no switches."""
 
 
 @dataclass(slots=True)
@@ -635,6 +642,9 @@ def _routes() -> list[Route | Mount]:
         *care.routes(get, post),
         *knowledge.routes(get, post),
         *payments.routes(get, post),
+        *admin.routes(get, post),
+        *reports.routes(get, post),
+        *ivr_designer.routes(get, post),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 
