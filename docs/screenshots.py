@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "screenshots"
@@ -31,7 +32,6 @@ def shoot(language: str, out: Path) -> None:
     import shutil
     import tempfile
     import threading
-    from typing import Any
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from agent_desktop.__main__ import prepare_qt_environment
@@ -47,7 +47,9 @@ def shoot(language: str, out: Path) -> None:
     from agent_desktop.ui import i18n
     from agent_desktop.ui.app import DesktopController
     from shared.protocol.agent import AgentLogin, AgentSetNotReady
-    from tests.e2e.e2e_support import LoggedProcess, Phone, free_port, login_desktop
+    support = _e2e_support()
+    LoggedProcess, Phone = support.LoggedProcess, support.Phone
+    free_port, login_desktop = support.free_port, support.login_desktop
     from shared.cti_client import CtiClient
     from shared.protocol.handshake import ClientKind, PasswordCredentials
 
@@ -93,7 +95,7 @@ def shoot(language: str, out: Path) -> None:
          "--set", f"paths.data_dir={tmp / 'switch'}"],
     )
     clients: list[CtiClient] = []
-    caller: Phone | None = None
+    caller: Any = None
 
     async def up() -> None:
         await asyncio.gather(server.start(), switch.start())
@@ -136,7 +138,7 @@ def shoot(language: str, out: Path) -> None:
         wait(lambda: agent.softphone.registered, 20, "the softphone to register")
         wait(lambda: agent.window.state_bar.ready_button.isEnabled(), 20, "the agent to log on")
         agent.window.state_bar.ready_button.click()
-        caller = run(Phone.open("13700137000"))
+        caller = run(Phone.open("19138511463"))
         run(caller.call(("127.0.0.1", sip)))
         for _ in range(20):
             if agent.model.calls:
@@ -176,6 +178,20 @@ def shoot(language: str, out: Path) -> None:
         run(down(), 60)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"screenshots ({language}) written to {out}")
+
+
+def _e2e_support() -> Any:
+    """The end-to-end tests' real processes and SIP phones (tests/e2e/e2e_support.py),
+    loaded by path: an unrelated ``tests`` package may be installed in site-packages."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "opencc_e2e_support", ROOT / "tests" / "e2e" / "e2e_support.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> int:

@@ -9,6 +9,10 @@
 //   opencc.onContext(fn)                     // fn(context or null) on every change
 (function () {
   "use strict";
+  // Pages inside the desktop drop their site header (web.css: html.opencc-embedded).
+  function markEmbedded() { document.documentElement.classList.add("opencc-embedded"); }
+  if (document.documentElement) { markEmbedded(); }
+  else { document.addEventListener("DOMContentLoaded", markEmbedded); }
   if (window.opencc || !(window.qt && window.qt.webChannelTransport) || typeof QWebChannel !== "function") {
     return;
   }

@@ -401,7 +401,14 @@ class DesktopController(QObject):
         def done(data: Any, error: Exception | None) -> None:
             if error is not None:
                 log.warning("pane of %s: %s", customer_id, error)
-                self._problem(self.tr("Customer data unavailable: %1").replace("%1", str(error)))
+                if isinstance(error, WebError) and error.reason == "region":
+                    self._problem(
+                        self.tr("This customer belongs to another region: details not shown.")
+                    )
+                else:
+                    self._problem(
+                        self.tr("Customer data unavailable: %1").replace("%1", str(error))
+                    )
                 return
             try:
                 self.window.pane.show_customer(CustomerPane.from_json(data))

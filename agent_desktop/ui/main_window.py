@@ -35,7 +35,7 @@ from agent_desktop.web.bridge import DesktopBridge
 from agent_desktop.web.bs_area import BsArea
 from agent_desktop.web.profile import PanelLoader
 
-PANE_WIDTH = 340
+PANE_WIDTH = 400
 """The customer pane is fixed: it does not scroll away or resize with the web area."""
 
 STANDARD_PANELS: tuple[tuple[str, str], ...] = (
@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         left_layout.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(self.pane)
         left_layout.addWidget(scroll, 1)

@@ -224,9 +224,13 @@ class LinkProxy:
             writer.close()
             self._writers.discard(writer)
 
-    async def close(self) -> None:
+    async def drop(self) -> None:
+        """Cut every forwarded connection (the listener stays: see ``opened``)."""
         for writer in list(self._writers):
             writer.close()
+
+    async def close(self) -> None:
+        await self.drop()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(TimeoutError):
