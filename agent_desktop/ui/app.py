@@ -295,6 +295,11 @@ class DesktopController(QObject):
             self.link.request(ps.SupervisorSubscribe(id=0), self._on_subscribed)
 
     def _on_resynced(self, snapshot: Snapshot) -> None:
+        log.info(
+            "state from the server: agent %s, %d call(s)",
+            snapshot.agent.state if snapshot.agent is not None else "not logged on",
+            len(snapshot.calls),
+        )
         self.model.load_snapshot(snapshot)
         if snapshot.agent is None or snapshot.agent.state is pa.AgentState.LOGGED_OFF:
             # A fresh session (first login, or the server restarted): log the agent on
@@ -305,8 +310,8 @@ class DesktopController(QObject):
             )
 
     def _on_agent_login(self, _result: object, error: Exception | None) -> None:
-        if error is not None and not _is(error, ErrorCode.INVALID_STATE):
-            self._refused(error)
+        log.info("agent %s logged on%s", self.agent_id, f": {error}" if error else "")
+        self._refused(error)
 
     def _on_disconnected(self, reason: str) -> None:
         if self._stopped:
@@ -314,8 +319,10 @@ class DesktopController(QObject):
         self.banners.link_down(self._clock())
         self.window.banner_bar.refresh()
         self.window.call_bar.set_offline(True)
-        for key in self._sip_calls.values():
-            self.window.call_bar.set_local_call(key, self.softphone.call_state(key))
+        for call in self.softphone.calls():  # a call in progress goes on without the CTI
+            self.window.call_bar.set_local_call(
+                call.key, self.softphone.call_state(call.key), call.remote
+            )
         log.warning("CTI link down: %s", reason)
 
     def _on_login_failed(self, error: object) -> None:
@@ -342,17 +349,14 @@ class DesktopController(QObject):
         self._subscription = getattr(result, "subscription_id", None)
 
     def _on_event(self, event: object) -> None:
+        # Every event goes through the agent model, which follows the session's seq (it
+        # ignores what is not about this agent's state and calls).
+        self.model.apply(event)  # type: ignore[arg-type]
         if isinstance(event, SystemMode | SystemNotice):
             self.banners.apply(event, now=self._clock())
             self.window.banner_bar.refresh()
-            return
-        if isinstance(event, ps.SupervisorQueueStats | ps.SupervisorTierStats):
+        elif isinstance(event, ps.SupervisorEvent):
             self.window.team_lead.apply(event)
-            return
-        if isinstance(event, ps.SupervisorAgentStatus | ps.SupervisorMonitorEnded):
-            self.window.team_lead.apply(event)
-            return
-        self.model.apply(event)  # type: ignore[arg-type]
 
     # --- calls ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ Qt (``qtbot``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from cti_server.store.models import ContactRecord, Customer, CustomerNumber
 from cti_server.switch.media.process import RtpEngineNotFoundError, resolve_binary
 from shared.cti_client import CtiClient
 from shared.protocol.agent import (
+    AgentEndAfterCallWork,
     AgentNotReady,
     AgentSetNotReady,
     AgentSetReady,
@@ -44,6 +46,7 @@ from shared.protocol.agent import (
     AgentWorkNotReady,
 )
 from shared.protocol.call import AgentDestination, CallEstablished, CallRelease
+from shared.protocol.errors import ProtocolError
 from tests.e2e.e2e_support import (
     LoggedProcess,
     Phone,
@@ -388,3 +391,84 @@ async def _waits_for_moh(caller: Phone, timeout: float = 6.0) -> bool:
         if await hears_moh(caller.media, 0.7):
             return True
     return False
+
+
+def test_without_the_cti_server_the_softphone_still_takes_calls(qtbot: Any, centre: Centre) -> None:
+    """R-IN-3 at the desktop: the CTI server dies; the banner says basic ACD mode, the
+    switch's fallback ACD rings the desktop's softphone, the agent answers and hangs up
+    from the call bar; the server comes back and the desktop logs on again by itself.
+    (Runs after the call test: the module's server is restarted here.)"""
+    cc = centre
+    backend = BufferBackend()
+    prefs = Prefs(
+        server_url=cc.ws_url,
+        web_url=cc.web_url,
+        sip_registrar=f"{cc.sip[0]}:{cc.sip[1]}",
+        agent_id=AGENT,
+        language="en",
+    )
+    ctl = DesktopController(prefs, "demo", audio_backend=backend)
+    window, model = ctl.window, ctl.model
+    qtbot.addWidget(window)
+    ctl.start()
+    window.show()
+    try:
+        qtbot.waitUntil(lambda: ctl.softphone.registered, timeout=WAIT_MS)
+        qtbot.waitUntil(window.state_bar.ready_button.isEnabled, timeout=WAIT_MS)
+        window.state_bar.ready_button.click()
+        qtbot.waitUntil(lambda: model.agent.state is AgentState.READY, timeout=WAIT_MS)
+        # The other agent is not ready: the switch must pick the desktop.
+        with contextlib.suppress(ProtocolError):
+            cc.bg.gui_run(qtbot, cc.other_desk.request(AgentEndAfterCallWork(id=0)))
+        with contextlib.suppress(ProtocolError):
+            cc.bg.gui_run(
+                qtbot, cc.other_desk.request(AgentSetNotReady(id=0, reason_code="backoffice"))
+            )
+        qtbot.wait(1500)  # the switch learns the agents' states
+
+        mark = cc.switch.mark
+        cc.bg.gui_run(qtbot, cc.server.kill9())
+        cc.bg.gui_run(qtbot, cc.switch.wait_for(r"switch mode: fallback", after=mark))
+        qtbot.waitUntil(lambda: window.link_label.text() == "CTI: offline", timeout=WAIT_MS)
+        assert any("calls still arrive" in t for t in window.banner_bar.texts())
+
+        caller = cc.bg.gui_run(qtbot, Phone.open("13100000099"))
+        cc.callers.append(caller)
+        assert cc.bg.gui_run(qtbot, caller.call(cc.sip)) == 200
+        for _ in range(20):
+            if ctl.softphone.calls():
+                break
+            cc.bg.gui_run(qtbot, caller.press(SUPPORT))
+            qtbot.wait(1000)
+        assert ctl.softphone.calls(), (
+            "the fallback ACD never rang the desktop:\n" + cc.switch.tail()
+        )
+        key = ctl.softphone.calls()[0].key
+        qtbot.waitUntil(lambda: ctl.softphone.call_state(key) == "ringing", timeout=WAIT_MS)
+        assert window.toast.isVisible()
+        assert window.call_bar.offline and window.call_bar.answer_button.isEnabled()
+        qtbot.mouseClick(window.call_bar.answer_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: ctl.softphone.call_state(key) == "confirmed", timeout=WAIT_MS)
+        sending = asyncio.run_coroutine_threadsafe(
+            caller.media.send(caller.media.tone_packets(1000.0, 1.2), interval=0.02), cc.bg.loop
+        )
+        heard = _heard(backend, 0.6, qtbot)
+        qtbot.waitUntil(sending.done, timeout=5000)
+        assert abs(heard - 1000.0) < 30, f"the agent hears {heard:.0f} Hz without the CTI"
+        qtbot.mouseClick(window.call_bar.release_button, Qt.MouseButton.LeftButton)
+        cc.bg.gui_run(qtbot, asyncio.wait_for(caller.bye.wait(), 10))
+        qtbot.waitUntil(lambda: not ctl.softphone.calls(), timeout=WAIT_MS)
+
+        # The server comes back: the desktop reconnects, logs on again, the banner goes.
+        cc.bg.gui_run(qtbot, cc.server.start())
+        qtbot.waitUntil(lambda: window.link_label.text() == "CTI: online", timeout=60_000)
+        try:
+            qtbot.waitUntil(lambda: model.agent.state is not AgentState.LOGGED_OFF, timeout=WAIT_MS)
+        except Exception as exc:
+            raise AssertionError(
+                f"not logged on again: {model.agent}, problems {list(ctl.problems)}"
+            ) from exc
+        assert not any("calls still arrive" in t for t in window.banner_bar.texts())
+    finally:
+        ctl.shutdown()
+        window.close()
