@@ -91,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-switch", action="store_true", help="start the CTI server without the switch"
     )
     parser.add_argument(
+        "--no-desktop",
+        action="store_true",
+        help="do not open the agent desktop (it opens only where there is a display)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         metavar="SECTION.KEY=VALUE",
@@ -109,10 +114,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(staffing_example())
     if args.no_serve:
         return 0
-    return serve_demo(args.overrides, with_switch=not args.no_switch)
+    return serve_demo(
+        args.overrides, with_switch=not args.no_switch, with_desktop=not args.no_desktop
+    )
 
 
-def serve_demo(overrides: Sequence[str], *, with_switch: bool = True) -> int:
+def has_display() -> bool:
+    """A screen the desktop can open on (Windows, or X11 / Wayland on Linux)."""
+    import os
+
+    return sys.platform == "win32" or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+def desktop_command(settings: Settings) -> list[str]:
+    """The agent desktop pointed at the demo server and switch (agent 1001 / demo)."""
+    server, switch = settings.server, settings.switch
+    host = "127.0.0.1" if server.host in ("0.0.0.0", "") else server.host
+    sip_host = "127.0.0.1" if switch.sip_host in ("0.0.0.0", "") else switch.sip_host
+    return [
+        sys.executable,
+        "-m",
+        "agent_desktop",
+        "--set",
+        f"desktop.server_url=ws://{host}:{server.ws_port}",
+        "--set",
+        f"desktop.web_url=http://{host}:{server.http_port}",
+        "--set",
+        f"desktop.sip_registrar={sip_host}:{switch.sip_port}",
+    ]
+
+
+def serve_demo(
+    overrides: Sequence[str], *, with_switch: bool = True, with_desktop: bool = True
+) -> int:
     """Run the CTI server on embedded SQLite with the demo contact centre, and beside it
     the switch (``cti-switch --demo``, its own process, as in production), until Ctrl-C."""
     import asyncio
@@ -136,6 +172,14 @@ def serve_demo(overrides: Sequence[str], *, with_switch: bool = True) -> int:
         if with_switch
         else "  switch         not started (--no-switch)\n"
     )
+    open_desktop = with_desktop and with_switch and has_display()
+    desktop_line = (
+        "  agent desktop  opening (log in as 1001 / demo; team lead 9001 sees the wallboard)\n"
+        if open_desktop
+        else "  agent desktop  "
+        + " ".join(["python", "-m", "agent_desktop", *desktop_command(settings)[3:]])
+        + "\n                 (no display here: run it where there is one; 1001 / demo)\n"
+    )
     print(
         "\n3. The CTI server with the demo contact centre (SQLite: "
         f"{settings.database.url}):\n"
@@ -146,17 +190,26 @@ def serve_demo(overrides: Sequence[str], *, with_switch: bool = True) -> int:
         f"  web panels     http://{host}:{server.http_port}/ui/  (agent 1001, back office 8001)\n"
         "  agents 1001-1010, team lead 9001, admin 9901; password 'demo'\n"
         f"{switch_lines}"
-        "  Not there yet: the agent desktop. Ctrl-C stops everything.\n",
+        f"{desktop_line}"
+        "  Ctrl-C stops everything.\n",
         flush=True,
     )
     setup_logging("cti-server", level=settings.log.level, json_lines=settings.log.json)
     ws_url = f"ws://{host}:{server.ws_port}"
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, overrides, ws_url if with_switch else None))
+        asyncio.run(
+            _serve(settings, overrides, ws_url if with_switch else None, desktop=open_desktop)
+        )
     return 0
 
 
-async def _serve(settings: Settings, overrides: Sequence[str], switch_cti_url: str | None) -> None:
+async def _serve(
+    settings: Settings,
+    overrides: Sequence[str],
+    switch_cti_url: str | None,
+    *,
+    desktop: bool = False,
+) -> None:
     import asyncio
     import contextlib
 
@@ -165,6 +218,7 @@ async def _serve(settings: Settings, overrides: Sequence[str], switch_cti_url: s
     ready = asyncio.Event()
     server = asyncio.create_task(run_server(settings, demo=True, ready=ready))
     switch: asyncio.subprocess.Process | None = None
+    window: asyncio.subprocess.Process | None = None
     try:
         done, _ = await asyncio.wait(
             {server, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
@@ -174,8 +228,15 @@ async def _serve(settings: Settings, overrides: Sequence[str], switch_cti_url: s
             return
         if switch_cti_url is not None:
             switch = await start_demo_switch(overrides, switch_cti_url)
+        if desktop and switch is not None:
+            try:
+                window = await asyncio.create_subprocess_exec(*desktop_command(settings))
+            except OSError as exc:
+                print(f"cti-demo: the agent desktop did not start: {exc}", file=sys.stderr)
         await server
     finally:
+        if window is not None:
+            await stop_process(window)
         if switch is not None:
             await stop_process(switch)
         if not server.done():

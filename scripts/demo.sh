@@ -3,5 +3,5 @@
 # Extra arguments go to cti-demo (see: .venv/bin/cti-demo --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh dev,bench
+bash scripts/bootstrap.sh dev,bench,desktop
 exec .venv/bin/cti-demo "$@"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import sys
 from pathlib import Path
 
 import httpx
@@ -103,3 +104,29 @@ def test_the_demo_switch_gets_the_demo_link_and_only_its_own_settings() -> None:
     assert command[1:4] == ["-m", "cti_server.switch", "--demo"]
     sets = [command[i + 1] for i, word in enumerate(command) if word == "--set"]
     assert sets == ["switch.cti_url=ws://127.0.0.1:9000", "switch.sip_port=5070", "log.level=DEBUG"]
+
+
+def test_the_demo_desktop_is_pointed_at_the_demo_server_and_switch() -> None:
+    from shared.config import load_settings
+
+    settings = load_settings(
+        overrides=["server.ws_port=9000", "server.http_port=9080", "switch.sip_port=5070"]
+    ).settings
+    command = demo.desktop_command(settings)
+    assert command[1:3] == ["-m", "agent_desktop"]
+    sets = [command[i + 1] for i, word in enumerate(command) if word == "--set"]
+    assert sets == [
+        "desktop.server_url=ws://127.0.0.1:9000",
+        "desktop.web_url=http://127.0.0.1:9080",
+        "desktop.sip_registrar=127.0.0.1:5070",
+    ]
+
+
+def test_without_a_display_the_demo_says_how_to_open_the_desktop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert not demo.has_display() or sys.platform == "win32"
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert demo.has_display()
