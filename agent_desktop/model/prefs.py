@@ -55,6 +55,8 @@ class Prefs:
     speaker: str | None = None
     ringer: str | None = None
     geometry: str = ""
+    panels: str = ""
+    """The web windows' arrangement (``BsArea.layout_state()`` as JSON), opaque here."""
 
     @classmethod
     def from_settings(cls, settings: DesktopSettings) -> Prefs:
@@ -132,7 +134,9 @@ class Prefs:
             raise
 
 
-_STRINGS: Final = frozenset({"server_url", "web_url", "sip_registrar", "agent_id", "geometry"})
+_STRINGS: Final = frozenset(
+    {"server_url", "web_url", "sip_registrar", "agent_id", "geometry", "panels"}
+)
 _DEVICES: Final = frozenset({"mic", "speaker", "ringer"})
 
 

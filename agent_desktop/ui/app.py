@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import json
 import logging
 import sys
 import time
@@ -47,6 +48,7 @@ from agent_desktop.ui.main_window import MainWindow
 from agent_desktop.ui.transfer_dialog import TransferDirectory
 from agent_desktop.ui.widgets_common import Clock, wall_clock
 from agent_desktop.web.bridge import DesktopBridge
+from agent_desktop.web.bs_area import LayoutError
 from agent_desktop.web.profile import PanelLoader, SsoDone, create_panel_profile
 from agent_desktop.web.session import SESSION_COOKIE, WebAuthError, WebError, WebSession
 from shared.config import DesktopSettings
@@ -136,6 +138,11 @@ class DesktopController(QObject):
         self._web_busy = False
         self._web_queue: list[_WebJob] = []
         self._stopped = False
+        if prefs.panels:
+            try:  # where the agent left the web windows last time
+                self.window.bs_area.restore_layout(json.loads(prefs.panels))
+            except (ValueError, LayoutError) as exc:
+                log.warning("saved web-window arrangement ignored: %s", exc)
         self.problems: collections.deque[str] = collections.deque(maxlen=50)
         """What the status bar told the agent went wrong, newest last (for support)."""
         self._wire()
@@ -262,6 +269,7 @@ class DesktopController(QObject):
             self.prefs,
             auto_answer=self.auto_answer,
             geometry=bytes(self.window.saveGeometry().toBase64().data()).decode("ascii"),
+            panels=json.dumps(self.window.bs_area.layout_state(), ensure_ascii=False),
         )
         self.link.stop()
         self.softphone.shutdown()

@@ -193,3 +193,25 @@ def _html_when(qtbot: Any, window: Any, predicate: Any) -> str:
 
     qtbot.waitUntil(ready, timeout=WAIT_MS)
     return box[0]
+
+
+def test_the_web_windows_come_back_where_the_agent_left_them(
+    qtbot: Any, live_centre: LiveCentre, desktops: list[DesktopController]
+) -> None:
+    ctl = _open(qtbot, desktops, _prefs(live_centre, "1006"))
+    qtbot.waitUntil(lambda: ctl.model.agent.state is AgentState.NOT_READY, timeout=WAIT_MS)
+    ctl.window.standard_panel_requested.emit("notices", "/ui/notices")
+    panel = ctl.window.bs_area.panel("notices")
+    assert panel is not None
+    panel.setGeometry(40, 30, 420, 260)
+    ctl.shutdown()
+    saved = ctl.prefs
+    assert "notices" in saved.panels
+
+    again = _open(qtbot, desktops, saved)
+    qtbot.waitUntil(lambda: again.model.agent.state is AgentState.NOT_READY, timeout=WAIT_MS)
+    again.window.standard_panel_requested.emit("notices", "/ui/notices")
+    reopened = again.window.bs_area.panel("notices")
+    assert reopened is not None
+    geometry = reopened.normal_geometry()
+    assert (geometry.x(), geometry.y(), geometry.width(), geometry.height()) == (40, 30, 420, 260)
