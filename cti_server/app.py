@@ -39,15 +39,23 @@ from cti_server.domain import (
     build_engine,
     build_router,
 )
-from cti_server.domain.live import LiveConfigStore, switch_overview
+from cti_server.domain.live import (
+    LiveConfigStore,
+    ReloadReport,
+    removal_check,
+    switch_overview,
+)
 from cti_server.http import HealthCheck, HttpService, MetricSource, create_app
 from cti_server.store import ConfigStore, make_engine, seed_demo, session_factory, upgrade
 from cti_server.store import auth as store_auth
 from cti_server.store.flows import seed_shipped_flows
 from cti_server.store.models import Agent
 from cti_server.store.prompts import PromptStore
+from cti_server.store.recordings import RecordingStore
 from cti_server.store.seed import seed_back_office
+from cti_server.store.tier_refresh import TierRefreshScheduler
 from cti_server.web import AdminLink, BroadcastNotice, NoticeBroadcaster, WebSettings
+from cti_server.web.tiers_data import TierLink
 from cti_server.ws import CtiServer, Session, TransportConfig
 from shared.clock import Clock, SystemClock
 from shared.config import Settings
@@ -105,6 +113,9 @@ class CtiApp:
         self.http: HttpSide | None = None
         self._centre: ContactCentre | None = None
         self._server: CtiServer | None = None
+        # R-TIER-3: scheduled tier refresh from SQL sources; the web console's tier pages
+        self.tier_refresh: TierRefreshScheduler | None = None
+        self.tier_link: TierLink | None = None
 
     @property
     def centre(self) -> ContactCentre:
@@ -141,7 +152,11 @@ class CtiApp:
         engine = build_engine(config, self.domain)
         centre = ContactCentre(engine, self.store, config, domain=self.domain, clock=self.clock)
         server = CtiServer(
-            build_router(centre, prompts=self.prompt_store()),
+            build_router(
+                centre,
+                prompts=self.prompt_store(),
+                recordings=RecordingStore(session_factory(self.db)),
+            ),
             self.authenticator,
             config=self.transport,
             hooks=DomainHooks(centre),
@@ -153,6 +168,8 @@ class CtiApp:
         )
         self._centre, self._server = centre, server
         centre.start()
+        self.tier_refresh = TierRefreshScheduler(self.db, directory=self.store.directory)
+        self.tier_refresh.start()
         log.info(
             "CTI server ready: %d agents, %d queues, %d tiers",
             len(config.agents),
@@ -176,6 +193,12 @@ class CtiApp:
             with contextlib.suppress(Exception):
                 await self.http.stop()
             self.http = None
+        if self.tier_link is not None:
+            await asyncio.to_thread(self.tier_link.close)  # also stops the refresh scheduler
+            self.tier_link = None
+        if self.tier_refresh is not None:
+            await asyncio.to_thread(self.tier_refresh.stop)
+            self.tier_refresh = None
         await server.stop()
         await centre.stop()
         self._server = None
@@ -239,12 +262,14 @@ def web_secret(configured: str, data_dir: Path) -> bytes:
     return secret
 
 
-def live_reloader(app: CtiApp, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+def live_reloader(
+    app: CtiApp, loop: asyncio.AbstractEventLoop
+) -> Callable[[], ReloadReport | None]:
     """``LiveConfigStore.on_change``: reload the centre's routing configuration on the
     event loop and wait for it (the writer runs in a worker thread), so an HTTP answer
     comes once the change is live."""
 
-    def reload() -> None:
+    def reload() -> ReloadReport | None:
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -255,8 +280,8 @@ def live_reloader(app: CtiApp, loop: asyncio.AbstractEventLoop) -> Callable[[], 
                 await app.centre.reload_config()
 
             app.centre.spawn(later())
-            return
-        asyncio.run_coroutine_threadsafe(app.centre.reload_config(), loop).result(timeout=30)
+            return None
+        return asyncio.run_coroutine_threadsafe(app.centre.reload_config(), loop).result(timeout=30)
 
     return reload
 
@@ -266,9 +291,16 @@ def default_http_side(app: CtiApp) -> HttpService:
     database and the live tier cache with the WebSocket side."""
     settings = app.settings
     directory = app.store.directory  # imports and edits must clear the cache routing reads
+    app.tier_link = TierLink(
+        directory=directory,
+        scheduler=app.tier_refresh,
+        upload_dir=Path(settings.paths.data_dir) / "imports",
+    )
     # routing-configuration edits (REST and web console) apply to the running centre at once
     config_store = LiveConfigStore(app.db, tier_directory=directory)
     config_store.on_change = live_reloader(app, asyncio.get_running_loop())
+    # deleting a queue with calls in it (or a tier / group still needed) is refused up front
+    config_store.check_removal = removal_check(lambda: app.centre, asyncio.get_running_loop())
 
     def centre_figures() -> dict[str, int]:
         centre = app.centre
@@ -312,6 +344,7 @@ def default_http_side(app: CtiApp) -> HttpService:
                 prompts=app.prompt_store(),
                 switches=lambda: switch_overview(app.centre),
             ),
+            tiers=app.tier_link,
         ),
     )
     host = settings.server.host

@@ -325,6 +325,9 @@ class ContactCentre:
         self.pending_config: dict[str, AgentConfig | None] = {}
         """Configuration changes of agents who were ringing or talking when it was reloaded
         (``None``: removed at logout); applied at their next state change (:mod:`.live`)."""
+        self.pending_removals: list[tuple[str, str]] = []
+        """Deleted agent groups (and the tiers only they served) whose members were still
+        on a call at the reload: removed from routing when that is over (:mod:`.live`)."""
         self._reload_lock = asyncio.Lock()
 
     async def reload_config(self) -> ReloadReport:
@@ -1501,6 +1504,8 @@ class ContactCentre:
             )
         if msg.tier is not None and msg.tier in self.config.tiers:
             call.tier = msg.tier
+        if call.tier is not None and call.tier not in self.config.tiers:
+            call.tier = None  # deleted by an administrator since the call arrived
         tier_id = call.tier or self._default_tier()
         if tier_id is None:
             raise DomainError(ErrorCode.UNAVAILABLE, "no tier is configured")
@@ -1552,7 +1557,15 @@ class ContactCentre:
             priority=call.priority,
             agent=RoutedAgent(agent_id=offer[0], sip_contact=offer[1]) if offer else None,
             explanation=(call.explanation or "")[:1024] or None,
+            # the queue's recording switch (R-SUP-3); absent = record (older switches too)
+            record=msgspec.UNSET if self._records(queue_id) else False,
         )
+
+    def _records(self, queue_id: str) -> bool:
+        """Whether calls of this queue are recorded (on unless an administrator turned
+        it off; a queue deleted meanwhile keeps the default)."""
+        queue = self.config.queues.get(queue_id)
+        return queue is None or queue.recording
 
     def registration(
         self, sip_user: str, registered: bool, contact: str | None, expires: int

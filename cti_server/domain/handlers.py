@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 
 from cti_server.store import ConfigStore
 from cti_server.store.flows import switch_flow
 from cti_server.store.prompts import PromptNotFound, PromptRejected, PromptStore
+from cti_server.store.recordings import RecordingStore, UploadRejected
 from cti_server.ws import DomainError, RequestContext, Role, Router
 from shared.protocol.agent import (
     AgentEndAfterCallWork,
@@ -62,6 +64,7 @@ from shared.protocol.switch import (
     PromptChunk,
     PromptIndex,
     PromptIndexEntry,
+    RecordingReceipt,
     RouteResponse,
     SwitchAgentsSnapshot,
     SwitchCallEvent,
@@ -71,6 +74,7 @@ from shared.protocol.switch import (
     SwitchLookup,
     SwitchPromptGet,
     SwitchPromptIndex,
+    SwitchRecordingPut,
     SwitchRegistration,
     SwitchRouteRequest,
 )
@@ -391,9 +395,54 @@ async def _modes(centre: ContactCentre, ctx: RequestContext) -> None:
     centre.modes.push_all(ctx.session)
 
 
-def build_router(centre: ContactCentre, *, prompts: PromptStore | None = None) -> Router:
+def recording_router(recordings: RecordingStore) -> Router:
+    """``switch.recording_put`` (1.3, R-SUP-3): finished call recordings the switches
+    upload; :mod:`cti_server.store.recordings` keeps them."""
+    router = Router()
+
+    @router.handles(SwitchRecordingPut, kinds=SWITCH)
+    async def recording_put(ctx: RequestContext, msg: SwitchRecordingPut) -> RecordingReceipt:
+        require_version(ctx, msg)
+        try:
+            data = base64.b64decode(msg.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD, "data is not base64", detail={"field": "data"}
+            ) from None
+        try:
+            state = await asyncio.to_thread(
+                recordings.put,
+                recording_id=msg.recording_id,
+                call_id=msg.call_id,
+                switch_id=ctx.principal.principal_id,
+                size=msg.size,
+                sha256=msg.sha256,
+                offset=msg.offset,
+                data=data,
+                seconds=msg.seconds,
+                started_at=msg.started_at,
+            )
+        except UploadRejected as exc:
+            detail: dict[str, str | int | bool | None] = {"field": exc.field}
+            if exc.expected is not None:
+                detail["expected"] = exc.expected
+            raise ProtocolError(ErrorCode.INVALID_FIELD, exc.message, detail=detail) from None
+        return RecordingReceipt(
+            recording_id=state.recording_id, received=state.received, complete=state.complete
+        )
+
+    return router
+
+
+def build_router(
+    centre: ContactCentre,
+    *,
+    prompts: PromptStore | None = None,
+    recordings: RecordingStore | None = None,
+) -> Router:
     """Every handler of the CTI server's domain (with ``prompts``: the switches' prompt
-    sync, ``switch.prompt_index`` / ``switch.prompt_get``)."""
+    sync, ``switch.prompt_index`` / ``switch.prompt_get``; with ``recordings``: call
+    recordings the switches upload, ``switch.recording_put``)."""
     router = Router()
     for part in (
         agent_router(centre),
@@ -406,4 +455,6 @@ def build_router(centre: ContactCentre, *, prompts: PromptStore | None = None) -
         router.include(part)
     if prompts is not None:
         router.include(prompt_router(prompts))
+    if recordings is not None:
+        router.include(recording_router(recordings))
     return router

@@ -11,13 +11,22 @@ from the store and changes the engine in place:
   at once — a logged-on agent keeps their state (a ready agent stays ready and may be
   offered a waiting call at once); an agent who is ringing or talking gets the change as
   soon as that call is over; a deactivated or deleted agent leaves the engine at logout;
-* agent groups and queues: new ones are added;
+* agent groups: new ones are added; a change of the tiers a group serves applies at
+  once (waiting calls of those tiers may be offered to its idle members at once);
+* queues: new ones are added; a changed definition (skill, level limit, overflow, max
+  wait and its action, calendar, ACW, recording) applies at once — calls waiting in it
+  stay queued in their order with their SL clock, their overflow stage and timers are
+  recomputed from when they entered (:meth:`RoutingEngine.update_queue`);
+* deletions of tiers, queues and agent groups leave the engine at once when nothing
+  needs them; a queue with waiting or ringing calls, or one another queue overflows to,
+  is refused before anything is written (:func:`removal_blocker`, the REST API and the
+  console show the typed reason); a group whose members are still on a call leaves when
+  the last of those calls is over;
 * not-ready reason codes: the new set applies to the next request.
 
-The engine cannot change an existing queue (strategy, overflow, max wait, calendar) or
-which tiers an existing agent group serves while calls are routed: such changes are
-stored and reported as ``restart`` items (they apply at the next start). Waiting calls
-stay queued through any reload.
+What the engine refuses (a bad overflow reference, a removal that lost a race with a new
+call) keeps what runs and is reported as a ``restart`` item with the reason. Waiting
+calls stay queued through any reload.
 
 :class:`LiveConfigStore` is the :class:`~cti_server.store.ConfigStore` the composition
 root hands to the HTTP side: after every successful routing-configuration write it calls
@@ -27,8 +36,10 @@ REST answer or the web page's redirect comes once the change is live.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,16 +49,21 @@ from cti_server.routing import (
     AgentGroupSpec,
     AgentSpec,
     Calendar,
+    InUse,
     OverflowRule,
     QueueSpec,
     RoutingError,
     TierSpec,
+    UnknownGroup,
+    UnknownQueue,
+    UnknownTier,
 )
 from cti_server.routing import AgentState as EngineState
 from cti_server.store import (
     AgentConfig,
     AgentGroupConfig,
     ConfigStore,
+    Conflict,
     QueueConfig,
     RoutingConfig,
     TierConfig,
@@ -176,9 +192,9 @@ def apply_config(centre: ContactCentre, new: RoutingConfig) -> tuple[ReloadRepor
         elif tier_id in old.tiers:
             tiers[tier_id] = old.tiers[tier_id]
     for tier_id in old.tiers.keys() - new.tiers.keys():
-        tiers[tier_id] = old.tiers[tier_id]  # the engine keeps it until the next start
-        report.restart.append(f"tier {tier_id} deleted")
+        tiers[tier_id] = old.tiers[tier_id]  # removed below, once no group serves it
 
+    now = centre.now()
     groups = dict(new.groups)
     for group_id, group in new.groups.items():
         previous_group = old.groups.get(group_id)
@@ -188,28 +204,53 @@ def apply_config(centre: ContactCentre, new: RoutingConfig) -> tuple[ReloadRepor
             ):
                 del groups[group_id]
         elif previous_group.tiers != group.tiers:
-            groups[group_id] = dataclasses.replace(group, tiers=previous_group.tiers)
-            report.restart.append(f"agent group {group_id}: tiers served")
+            served = _engine_change(
+                centre,
+                report,
+                f"agent group {group_id}: tiers served",
+                engine.update_agent_group,
+                group_spec(group),
+                now,
+            )
+            if served is None:
+                groups[group_id] = dataclasses.replace(group, tiers=previous_group.tiers)
+            else:
+                actions += served
     for group_id in old.groups.keys() - new.groups.keys():
-        report.restart.append(f"agent group {group_id} deleted")
+        groups[group_id] = old.groups[group_id]  # removed below, once no agent is in it
 
+    added: set[str] = set()
+    for queue_id, queue in new.queues.items():  # new queues first: changes may name them
+        if queue_id not in old.queues and _try(
+            report, f"queue {queue_id} added", engine.add_queue, queue_spec(queue, new)
+        ):
+            centre._queue_sl[queue_id] = SlCounter(window)
+            added.add(queue_id)
     queues: dict[str, QueueConfig] = {}
     for queue_id, queue in new.queues.items():
         previous_queue = old.queues.get(queue_id)
         if previous_queue is None:
-            if _try(report, f"queue {queue_id} added", engine.add_queue, queue_spec(queue, new)):
-                centre._queue_sl[queue_id] = SlCounter(window)
+            if queue_id in added:
                 queues[queue_id] = queue
-        elif previous_queue != queue or _calendar_changed(queue, old, new):
+            continue
+        if previous_queue == queue and not _calendar_changed(queue, old, new):
+            queues[queue_id] = queue
+            continue
+        changed = _engine_change(
+            centre,
+            report,
+            f"queue {queue_id} changed",
+            engine.update_queue,
+            queue_spec(queue, new),
+            now,
+        )
+        if changed is None:
             queues[queue_id] = previous_queue  # the engine still routes by the old spec
-            report.restart.append(f"queue {queue_id} changed")
         else:
             queues[queue_id] = queue
+            actions += changed
     for queue_id in old.queues.keys() - new.queues.keys():
-        queues[queue_id] = old.queues[queue_id]
-        report.restart.append(f"queue {queue_id} deleted")
-
-    now = centre.now()
+        queues[queue_id] = old.queues[queue_id]  # removed below, once nothing points to it
     for agent_id, agent in new.agents.items():
         if not agent.active:
             continue
@@ -261,6 +302,17 @@ def apply_config(centre: ContactCentre, new: RoutingConfig) -> tuple[ReloadRepor
                 agents[agent_id] = previous_agent
             report.deferred.append(f"agent {agent_id} removed at logout")
 
+    removals = [("queue", q) for q in sorted(old.queues.keys() - new.queues.keys())]
+    removals += [("agent_group", g) for g in sorted(old.groups.keys() - new.groups.keys())]
+    removals += [("tier", t) for t in sorted(old.tiers.keys() - new.tiers.keys())]
+    centre.pending_removals = [
+        r for r in centre.pending_removals if r not in removals and _still_deleted(r, new)
+    ]
+    held = _remove(
+        centre, removals, queues=queues, groups=groups, tiers=tiers, actions=actions, report=report
+    )
+    centre.pending_removals += held
+
     for rec in centre.agents.values():  # queues may have come: the per-queue counts follow
         rec.queues = _queues_of(rec.skills, queues)
     centre.reasons = {r.reason_id: r.label for r in new.reason_codes.values() if r.active}
@@ -271,6 +323,112 @@ def apply_config(centre: ContactCentre, new: RoutingConfig) -> tuple[ReloadRepor
     )
     _recount(centre)
     return report, actions
+
+
+def _still_deleted(removal: tuple[str, str], new: RoutingConfig) -> bool:
+    entity, entity_id = removal
+    present = {"queue": new.queues, "agent_group": new.groups, "tier": new.tiers}[entity]
+    return entity_id not in present  # created again meanwhile: nothing left to remove
+
+
+def _remove(
+    centre: ContactCentre,
+    removals: list[tuple[str, str]],
+    *,
+    queues: dict[str, QueueConfig],
+    groups: dict[str, AgentGroupConfig],
+    tiers: dict[str, TierConfig],
+    actions: list[Action],
+    report: ReloadReport,
+) -> list[tuple[str, str]]:
+    """Remove deleted queues, groups and tiers from the engine, in an order that lets one
+    removal clear the way for the next (a queue pointing to another deleted one, a
+    group serving a deleted tier). Returns the removals held back until a member's call
+    is over; what the engine refuses otherwise stays and is reported as ``restart``."""
+    engine = centre.engine
+    pending = list(removals)
+    refused: dict[tuple[str, str], InUse] = {}
+    progress = True
+    while pending and progress:
+        progress = False
+        for removal in list(pending):
+            entity, entity_id = removal
+            try:
+                if entity == "queue":
+                    engine.remove_queue(entity_id)
+                    queues.pop(entity_id, None)
+                    centre._queue_sl.pop(entity_id, None)
+                elif entity == "agent_group":  # not call_engine: InUse must stay typed
+                    actions += engine.remove_agent_group(entity_id, centre.now())
+                    groups.pop(entity_id, None)
+                else:
+                    engine.remove_tier(entity_id)
+                    tiers.pop(entity_id, None)
+                    centre._tier_sl.pop(entity_id, None)
+            except InUse as exc:
+                refused[removal] = exc
+                continue
+            except (UnknownQueue, UnknownGroup, UnknownTier) as exc:  # gone: nothing to keep
+                log.warning("live reload: removing %s %s: %s", entity, entity_id, exc)
+            pending.remove(removal)
+            refused.pop(removal, None)
+            report.applied.append(f"{_LABEL[entity]} {entity_id} deleted")
+            progress = True
+    held: list[tuple[str, str]] = []
+    for removal in pending:
+        entity, entity_id = removal
+        why = refused[removal]
+        if why.code in _WAIT_FOR_CALLS:
+            held.append(removal)
+            report.deferred.append(
+                f"{_LABEL[entity]} {entity_id} deleted: {why} (removed when that is over)"
+            )
+        else:
+            report.restart.append(f"{_LABEL[entity]} {entity_id} deleted: {why}")
+            log.warning("live reload: %s %s not removed: %s", entity, entity_id, why)
+    return held
+
+
+_LABEL = {"queue": "queue", "agent_group": "agent group", "tier": "tier"}
+_WAIT_FOR_CALLS = frozenset({"group_has_members", "tier_served"})
+
+
+def _engine_change(
+    centre: ContactCentre,
+    report: ReloadReport,
+    what: str,
+    fn: Callable[..., list[Action]],
+    *args: object,
+) -> list[Action] | None:
+    """An engine change that may offer calls; None (reported, logged) when refused."""
+    try:
+        actions = centre.call_engine(fn, *args)
+    except (RoutingError, DomainError) as exc:
+        report.restart.append(f"{what}: {exc}")
+        log.warning("live reload: %s refused by the engine: %s", what, exc)
+        return None
+    report.applied.append(what)
+    return actions
+
+
+def removal_blocker(centre: ContactCentre, entity: str, entity_id: str) -> str | None:
+    """Why deleting this tier, queue or agent group must be refused now (None: it may
+    go): a queue with calls waiting or ringing in it or that another queue overflows to,
+    a tier with calls waiting or ringing, a group a queue's overflow adds. Checked before
+    the store deletes anything (:class:`LiveConfigStore`)."""
+    engine = centre.engine
+    try:
+        if entity == "queue":
+            engine.check_remove_queue(entity_id)
+        elif entity == "tier":
+            engine.check_remove_tier(entity_id, served_ok=True)
+        elif entity == "agent_group":
+            engine.check_remove_agent_group(entity_id, members_ok=True)
+    except InUse as exc:
+        return f"{exc} [{exc.code}]"
+    except RoutingError:
+        return None  # the engine does not know it: nothing runs on it
+    return None
 
 
 def _try(report: ReloadReport, what: str, fn: Callable[..., object], *args: object) -> bool:
@@ -318,7 +476,7 @@ def settle_pending(centre: ContactCentre, agent_id: str) -> list[Action]:
         centre.agents.pop(agent_id, None)
         _recount(centre)
         log.info("agent %s removed from routing after logout", agent_id)
-        return []
+        return _retry_removals(centre) if centre.pending_removals else []
     del centre.pending_config[agent_id]
     actions = centre.call_engine(centre.engine.update_agent, agent_spec(agent), centre.now())
     rec = centre.agents.get(agent_id)
@@ -329,6 +487,34 @@ def settle_pending(centre: ContactCentre, agent_id: str) -> list[Action]:
         if rec.queues != old_queues:
             _recount(centre)
     log.info("deferred skill change of agent %s applied", agent_id)
+    if centre.pending_removals:
+        actions += _retry_removals(centre)
+    return actions
+
+
+def _retry_removals(centre: ContactCentre) -> list[Action]:
+    """Deletions held back while members of a group were on a call: try them again."""
+    config = centre.config
+    queues, groups, tiers = dict(config.queues), dict(config.groups), dict(config.tiers)
+    actions: list[Action] = []
+    report = ReloadReport()
+    removals, centre.pending_removals = centre.pending_removals, []
+    try:
+        held = _remove(
+            centre,
+            removals,
+            queues=queues,
+            groups=groups,
+            tiers=tiers,
+            actions=actions,
+            report=report,
+        )
+    finally:
+        centre.timer.reschedule()
+    centre.pending_removals = held
+    if report.applied:
+        centre.config = dataclasses.replace(config, queues=queues, groups=groups, tiers=tiers)
+        log.info("deferred deletions applied: %s", ", ".join(report.applied))
     return actions
 
 
@@ -381,17 +567,34 @@ def switch_overview(centre: ContactCentre) -> list[SwitchView]:
 
 class LiveConfigStore(ConfigStore):
     """A :class:`ConfigStore` that calls ``on_change`` after every successful write of
-    routing configuration (blocking, from the writer's worker thread)."""
+    routing configuration (blocking, from the writer's worker thread).
 
-    on_change: Callable[[], None] | None = None
+    ``check_removal`` (when set) is asked before a tier, queue or agent group is deleted:
+    a reason refuses the deletion (:class:`~cti_server.store.Conflict`, nothing written).
+    :meth:`last_report` is what the reload after this thread's last write changed."""
+
+    on_change: Callable[[], ReloadReport | None] | None = None
+    check_removal: Callable[[str, str], str | None] | None = None
+    _reports = threading.local()
 
     def changed(self, entity: str) -> None:
         """Tell the running centre (``on_change``) that ``entity`` rows changed."""
         if entity in _ROUTING_ENTITIES and self.on_change is not None:
             try:
-                self.on_change()
+                report = self.on_change()
             except Exception:
                 log.exception("live reload of the routing configuration failed")
+                return
+            if report is not None:
+                self._reports.last = (id(self), report)
+
+    def last_report(self) -> ReloadReport | None:
+        """The report of the reload after this thread's last write through this store."""
+        last = getattr(self._reports, "last", None)
+        return last[1] if last is not None and last[0] == id(self) else None
+
+    def forget_report(self) -> None:
+        self._reports.last = None
 
     def create(
         self, actor: str, entity: str, entity_id: str, data: Mapping[str, Any]
@@ -408,6 +611,10 @@ class LiveConfigStore(ConfigStore):
         return result
 
     def delete(self, actor: str, entity: str, entity_id: str) -> None:
+        if entity in _REMOVABLE and self.check_removal is not None:
+            reason = self.check_removal(entity, entity_id)
+            if reason is not None:
+                raise Conflict(f"{entity} {entity_id!r} cannot be deleted now: {reason}")
         super().delete(actor, entity, entity_id)
         self.changed(entity)
 
@@ -422,3 +629,28 @@ class LiveConfigStore(ConfigStore):
     def set_group_tiers(self, actor: str, group_id: str, tier_ids: Iterable[str]) -> None:
         super().set_group_tiers(actor, group_id, tier_ids)
         self.changed("agent_group")
+
+
+_REMOVABLE = frozenset({"tier", "queue", "agent_group"})
+
+
+def removal_check(
+    centre: Callable[[], ContactCentre], loop: asyncio.AbstractEventLoop
+) -> Callable[[str, str], str | None]:
+    """``LiveConfigStore.check_removal`` for the running centre: asks
+    :func:`removal_blocker` on the centre's event loop (from the writer's thread)."""
+
+    def check(entity: str, entity_id: str) -> str | None:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:  # on the loop itself: no other event runs in between
+            return removal_blocker(centre(), entity, entity_id)
+
+        async def ask() -> str | None:
+            return removal_blocker(centre(), entity, entity_id)
+
+        return asyncio.run_coroutine_threadsafe(ask(), loop).result(timeout=30)
+
+    return check

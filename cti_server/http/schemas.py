@@ -218,6 +218,7 @@ class QueueCreate(_In):
     max_wait_action: MaxWaitAction = "callback"
     acw_seconds: Seconds = 0.0
     calendar_id: str | None = None
+    recording: bool = True
 
 
 class QueuePatch(_In):
@@ -230,6 +231,7 @@ class QueuePatch(_In):
     max_wait_action: MaxWaitAction | UnsetType = UNSET
     acw_seconds: Seconds | UnsetType = UNSET
     calendar_id: str | UnsetType | None = UNSET
+    recording: bool | UnsetType = UNSET
 
 
 class QueueOverflowRule(Struct, kw_only=True):
@@ -250,6 +252,7 @@ class Queue(Struct, kw_only=True):
     max_wait_action: str
     acw_seconds: float
     calendar_id: str | None
+    recording: bool = True
 
 
 # --- reason codes ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from enum import IntEnum
 from typing import cast
 
@@ -49,6 +49,7 @@ from .errors import (
     ClockWentBackwards,
     ConfigError,
     DuplicateId,
+    InUse,
     InvalidTransition,
     UnknownAgent,
     UnknownCall,
@@ -179,6 +180,7 @@ class _Queue:
         "order",
         "overflow_target",
         "queue_id",
+        "ringing",
         "rules",
         "skill",
         "spec",
@@ -208,6 +210,7 @@ class _Queue:
         self.bucket_index: dict[tuple[str, int | None, frozenset[str]], _Bucket] = {}
         self.listed = 0  # live entries over all buckets listed here
         self.order: list[int] = []  # seqs of waiting calls homed here
+        self.ringing: dict[str, _Call] = {}  # offered calls homed here
         self.checked = False
 
 
@@ -329,6 +332,7 @@ class RoutingEngine:
         self._calls: dict[str, _Call] = {}
         self._idle: dict[tuple[str, int, str | None], _IdleHeap] = {}
         self._level_counts: dict[str, dict[int, int]] = {}
+        self._group_members: dict[str, int] = {}  # agents per agent group
         self._levels: dict[str, list[int]] = {}
         self._timers: list[_TimerEntry] = []
         self._timer_seq = itertools.count()
@@ -376,6 +380,11 @@ class RoutingEngine:
         """Add a queue. Overflow targets may be added later; they are checked on first call."""
         if spec.queue_id in self._queues:
             raise DuplicateId(f"queue {spec.queue_id} already exists")
+        queue = self._build_queue(spec)
+        self._queues[spec.queue_id] = queue
+        self._queues_by_skill.setdefault(spec.skill, []).append(queue)
+
+    def _build_queue(self, spec: QueueSpec) -> _Queue:
         action, target = spec.parsed_max_wait_action()
         if action is MaxWaitAction.OVERFLOW and (spec.max_wait is None or spec.max_wait <= 0):
             raise ConfigError(f"queue {spec.queue_id}: overflow on max wait needs max_wait > 0")
@@ -389,9 +398,7 @@ class RoutingEngine:
                 q for q in rule.add_queues if q not in prev.queues and q != spec.queue_id
             )
             stages.append(_Stage(level, prev.groups | rule.add_groups, queues))
-        queue = _Queue(spec, stages, action, target)
-        self._queues[spec.queue_id] = queue
-        self._queues_by_skill.setdefault(spec.skill, []).append(queue)
+        return _Queue(spec, stages, action, target)
 
     def add_agent(self, spec: AgentSpec) -> None:
         if spec.agent_id in self._agents:
@@ -401,6 +408,7 @@ class RoutingEngine:
         self._index_agent(agent)
         self._agents[spec.agent_id] = agent
         self._count_levels(spec, +1)
+        self._count_members(spec, +1)
 
     def update_agent(self, spec: AgentSpec, now: float) -> list[Action]:
         """Change an agent's skills, levels or groups (allowed unless reserved or busy)."""
@@ -417,11 +425,13 @@ class RoutingEngine:
         if was_ready:
             self._leave_idle(agent)
         self._count_levels(agent.spec, -1)
+        self._count_members(agent.spec, -1)
         agent.spec = spec
         agent.skills = dict(spec.skills)
         agent.groups = spec.groups
         self._index_agent(agent)
         self._count_levels(spec, +1)
+        self._count_members(spec, +1)
         if was_ready:
             self._available(agent, now, out)
         return self._flush(out)
@@ -431,7 +441,297 @@ class RoutingEngine:
         if agent.state is not AgentState.LOGGED_OUT:
             raise InvalidTransition(f"agent {agent_id} must be logged out to be removed")
         self._count_levels(agent.spec, -1)
+        self._count_members(agent.spec, -1)
         del self._agents[agent_id]
+
+    # ------------------------------------------------------- live configuration
+    # Changes while calls are routed (the administration console applies them live).
+    # Each touches only what the change concerns: the queue's own buckets and calls, the
+    # buckets of the tiers whose serving groups changed; never every agent or call.
+
+    def update_queue(self, spec: QueueSpec, now: float) -> list[Action]:
+        """Replace a queue's definition (skill, level limit, overflow rules, max wait and
+        its action, calendar, ACW) while calls are routed.
+
+        Calls waiting in the queue stay queued in their order, with their arrival, SL
+        deadline and the time they entered the queue: their overflow stage and timers are
+        recomputed under the new rules as if those had applied since they entered (a max
+        wait already passed acts now). Calls ringing keep ringing under the new rules;
+        connected calls get the new ACW when they end. Calls of other queues that list
+        this one through overflow follow its new skill and level limit. Agents who may
+        take a waiting call under the new definition are offered it at once.
+
+        References (overflow groups and queues, the max-wait target) must exist: nothing
+        changes if one does not (``UnknownGroup`` / ``UnknownQueue`` / ``ConfigError``)."""
+        self._advance(now)
+        queue = self._queue(spec.queue_id)
+        fresh = self._build_queue(spec)
+        fresh.checked = False
+        self._check_queue_refs(fresh, set())  # before any change: raises on a bad reference
+        queue_id = queue.queue_id
+        homed, foreign = self._listed_in(queue)
+        for c in homed:
+            self._unlist_waiting(c)
+        for c in foreign:
+            self._unlist_waiting(c)
+        assert queue.listed == 0
+        if fresh.skill != queue.skill:
+            self._queues_by_skill[queue.skill].remove(queue)
+            self._queues_by_skill.setdefault(fresh.skill, []).append(queue)
+        queue.spec = fresh.spec
+        queue.skill = fresh.skill
+        queue.acw = fresh.acw
+        queue.max_wait = fresh.max_wait
+        queue.rules = fresh.rules
+        queue.first_stage = fresh.first_stage
+        queue.timed = fresh.timed
+        queue.stages = fresh.stages
+        queue.max_wait_action = fresh.max_wait_action
+        queue.overflow_target = fresh.overflow_target
+        queue.checked = True
+        queue.buckets = {}
+        queue.bucket_index = {}
+        for other in self._queues.values():  # their cached profiles name our skill/level
+            if other is not queue:
+                for stage in other.stages:
+                    if queue_id in stage.queues:
+                        stage.profiles = None
+                        stage.buckets.clear()
+                        stage.search.clear()
+        for c in homed:
+            self._restage(c, now)
+        for c in list(queue.ringing.values()):
+            self._restage(c, now)
+        buckets: dict[int, _Bucket] = {}
+        for c in sorted((*homed, *foreign), key=lambda c: c.seq):
+            self._list_waiting(c)
+            for bucket in c.buckets:
+                buckets[id(bucket)] = bucket
+        self._advance(now)  # a max wait already passed under the new rules acts now
+        out: list[Action] = []
+        self._drain(buckets.values(), now, "queue_changed", out)
+        return self._flush(out)
+
+    def update_agent_group(self, spec: AgentGroupSpec, now: float) -> list[Action]:
+        """Change the tiers an agent group serves while calls are routed (R-SKILL-3).
+
+        Waiting calls of the tiers concerned stay queued in their order; agents who may
+        take one now (their group serves its tier, or a tier is no longer served by any
+        group and so open to all) are offered it at once. Agents no longer eligible keep
+        the calls they have."""
+        self._advance(now)
+        old = self._groups.get(spec.group_id)
+        if old is None:
+            raise UnknownGroup(f"unknown agent group {spec.group_id!r}")
+        for tier in spec.tiers:
+            self._tier(tier)
+        group_id = spec.group_id
+        self._groups[group_id] = spec
+        for tier in old.tiers - spec.tiers:
+            self._tier_groups[tier] = self._tier_groups[tier] - {group_id}
+        for tier in spec.tiers - old.tiers:
+            self._tier_groups[tier] = self._tier_groups[tier] | {group_id}
+        out: list[Action] = []
+        changed = old.tiers ^ spec.tiers
+        if changed:
+            self._drain(self._serving_changed(changed), now, "groups_changed", out)
+        return self._flush(out)
+
+    def remove_queue(self, queue_id: str) -> None:
+        """Remove a queue. Refused (``InUse``) while calls wait or ring in it
+        (``queue_has_calls``) or while another queue overflows to it
+        (``queue_referenced``). Connected calls of the queue end normally."""
+        queue = self.check_remove_queue(queue_id)
+        del self._queues[queue_id]
+        self._queues_by_skill[queue.skill].remove(queue)
+
+    def check_remove_queue(self, queue_id: str) -> _Queue:
+        """Raise what :meth:`remove_queue` would raise; change nothing."""
+        queue = self._queue(queue_id)
+        if queue.order or queue.ringing:
+            waiting, ringing = len(queue.order), len(queue.ringing)
+            raise InUse(
+                f"queue {queue_id} has {waiting} waiting and {ringing} ringing call(s)",
+                code="queue_has_calls",
+                blockers=(str(waiting + ringing),),
+            )
+        refs = tuple(
+            sorted(
+                other.queue_id
+                for other in self._queues.values()
+                if other is not queue
+                and (
+                    other.overflow_target == queue_id
+                    or any(queue_id in stage.queues for stage in other.stages)
+                )
+            )
+        )
+        if refs:
+            raise InUse(
+                f"queue {queue_id} is an overflow target of {', '.join(refs)}",
+                code="queue_referenced",
+                blockers=refs,
+            )
+        return queue
+
+    def remove_tier(self, tier_id: str) -> None:
+        """Remove a tier. Refused (``InUse``) while calls of the tier wait or ring
+        (``tier_has_calls``) or while an agent group serves it (``tier_served``)."""
+        self.check_remove_tier(tier_id)
+        del self._tiers[tier_id]
+        del self._sl[tier_id]
+        self._tier_groups.pop(tier_id, None)
+        for queue in self._queues.values():
+            queue.buckets.pop(tier_id, None)
+            for key in [k for k in queue.bucket_index if k[0] == tier_id]:
+                del queue.bucket_index[key]
+            for stage in queue.stages:
+                stage.buckets.pop(tier_id, None)
+                stage.search.pop(tier_id, None)
+
+    def check_remove_tier(self, tier_id: str, *, served_ok: bool = False) -> None:
+        """Raise what :meth:`remove_tier` would raise (``served_ok``: except
+        ``tier_served``, for a caller that drops the serving groups first)."""
+        self._tier(tier_id)
+        pending = self._sl[tier_id].pending
+        if pending:
+            raise InUse(
+                f"tier {tier_id} has {pending} waiting or ringing call(s)",
+                code="tier_has_calls",
+                blockers=(str(pending),),
+            )
+        served = tuple(sorted(self._tier_groups.get(tier_id, ())))
+        if served and not served_ok:
+            raise InUse(
+                f"tier {tier_id} is served by agent group(s) {', '.join(served)}",
+                code="tier_served",
+                blockers=served,
+            )
+
+    def remove_agent_group(self, group_id: str, now: float) -> list[Action]:
+        """Remove an agent group. Refused (``InUse``) while agents belong to it
+        (``group_has_members``) or a queue's overflow adds it (``group_referenced``).
+        A tier it alone served becomes open to every agent: waiting calls of that tier
+        may be offered at once."""
+        self._advance(now)
+        spec = self.check_remove_agent_group(group_id)
+        del self._groups[group_id]
+        for tier in spec.tiers:
+            self._tier_groups[tier] = self._tier_groups[tier] - {group_id}
+        out: list[Action] = []
+        if spec.tiers:
+            self._drain(self._serving_changed(spec.tiers), now, "groups_changed", out)
+        return self._flush(out)
+
+    def check_remove_agent_group(
+        self, group_id: str, *, members_ok: bool = False
+    ) -> AgentGroupSpec:
+        """Raise what :meth:`remove_agent_group` would raise (``members_ok``: except
+        ``group_has_members``, for a caller that moves the members out first)."""
+        spec = self._groups.get(group_id)
+        if spec is None:
+            raise UnknownGroup(f"unknown agent group {group_id!r}")
+        members = self._group_members.get(group_id, 0)
+        if members and not members_ok:
+            raise InUse(
+                f"agent group {group_id} has {members} member(s)",
+                code="group_has_members",
+                blockers=(str(members),),
+            )
+        refs = tuple(
+            sorted(
+                queue.queue_id
+                for queue in self._queues.values()
+                if any(group_id in stage.groups for stage in queue.stages)
+            )
+        )
+        if refs:
+            raise InUse(
+                f"agent group {group_id} is added by the overflow of {', '.join(refs)}",
+                code="group_referenced",
+                blockers=refs,
+            )
+        return spec
+
+    def queue_spec(self, queue_id: str) -> QueueSpec:
+        """The definition the engine routes the queue by."""
+        return self._queue(queue_id).spec
+
+    def group_tiers(self, group_id: str) -> frozenset[str]:
+        """The tiers the engine lets this agent group serve."""
+        spec = self._groups.get(group_id)
+        if spec is None:
+            raise UnknownGroup(f"unknown agent group {group_id!r}")
+        return spec.tiers
+
+    def _listed_in(self, queue: _Queue) -> tuple[list[_Call], list[_Call]]:
+        """Waiting calls listed in the queue's buckets: those homed there and those of
+        other queues listed there by overflow (O(entries of this queue's buckets))."""
+        homed: list[_Call] = []
+        foreign: list[_Call] = []
+        for bucket in queue.bucket_index.values():
+            for entry in bucket.heap:
+                c = entry[4]
+                if c.token == entry[3] and c.state is _WAITING:
+                    (homed if c.queue is queue else foreign).append(c)
+        return homed, foreign
+
+    def _restage(self, c: _Call, now: float) -> None:
+        """The call's overflow stage and timers under its home queue's current rules,
+        counted from when it entered the queue (old timers are voided)."""
+        queue = c.queue
+        rules = queue.rules
+        c.queue_gen += 1
+        c.max_wait_due = False
+        stage = 0
+        while stage < len(rules) and c.enter + rules[stage].after <= now:
+            stage += 1
+        c.stage = stage
+        if stage < len(rules):
+            self._push_timer(c.enter + rules[stage].after, _Timer.STAGE, c, c.queue_gen)
+        if queue.max_wait is not None and not c.callback:
+            due = max(c.enter + queue.max_wait, now)
+            self._push_timer(due, _Timer.MAX_WAIT, c, c.queue_gen)
+
+    def _serving_changed(self, tiers: frozenset[str]) -> list[_Bucket]:
+        """The groups serving these tiers changed: their buckets' eligibility and the
+        cached agent-search plans follow. Returns the buckets concerned."""
+        buckets: list[_Bucket] = []
+        for queue in self._queues.values():
+            for tier in tiers:
+                for bucket in queue.buckets.get(tier, ()):
+                    bucket.set_serving(self._tier_groups[tier])
+                    buckets.append(bucket)
+            for stage in queue.stages:
+                for tier in tiers:
+                    stage.search.pop(tier, None)
+        return buckets
+
+    def _drain(
+        self, buckets: Iterable[_Bucket], now: float, trigger: str, out: list[Action]
+    ) -> None:
+        """Offer waiting calls of these buckets to idle agents who may take them now,
+        oldest (by priority, then arrival) first. All calls of a bucket are eligible for
+        the same agents through it, so a head no idle agent takes blocks its bucket:
+        O(buckets + offers) agent searches."""
+        heads: list[tuple[_CallEntry, int, _Bucket]] = []
+        for i, bucket in enumerate(buckets):
+            head = _bucket_head(bucket)
+            if head is not None:
+                heads.append((head, i, bucket))
+        heapq.heapify(heads)
+        explain = self._explain
+        while heads:
+            head, i, bucket = heapq.heappop(heads)
+            c = head[4]
+            if c.token == head[3] and c.state is _WAITING:
+                found = self._find_agent(c, explain)
+                if found is None:
+                    continue  # nobody idle fits this bucket's calls
+                self._offer_found(c, now, trigger, found, out)
+            nxt = _bucket_head(bucket)
+            if nxt is not None:
+                heapq.heappush(heads, (nxt, i, bucket))
 
     # ------------------------------------------------------------ agent events
     # Each event first processes due timers (their actions come first in the
@@ -539,6 +839,7 @@ class RoutingEngine:
             c, agent = self._offered_pair(call_id, agent_id)  # raises the typed error
         c.state = _CONNECTED
         c.answered_at = now
+        del c.queue.ringing[call_id]
         window = c.window
         window.drop_pending(c.deadline)
         window.record(now, now - c.arrival <= window.sl_seconds + _EPS)
@@ -556,6 +857,7 @@ class RoutingEngine:
         c, agent = self._offered_pair(call_id, agent_id)
         agent.call_id = None
         c.agent_id = None
+        del c.queue.ringing[call_id]
         out: list[Action] = []
         if self.config.rona_to_not_ready:
             nr = self.config.rona_reason if reason == "no_answer" else reason
@@ -778,6 +1080,15 @@ class RoutingEngine:
             )
         return c, agent
 
+    def _count_members(self, spec: AgentSpec, delta: int) -> None:
+        members = self._group_members
+        for group in spec.groups:
+            count = members.get(group, 0) + delta
+            if count > 0:
+                members[group] = count
+            else:
+                members.pop(group, None)
+
     def _count_levels(self, spec: AgentSpec, delta: int) -> None:
         for skill, level in spec.skills.items():
             counts = self._level_counts.setdefault(skill, {})
@@ -988,9 +1299,19 @@ class RoutingEngine:
                 )
             out.append(new_queued(c.call_id, c.home, position, explanation))
             return
+        self._offer_found(c, now, trigger, found, out)
+
+    def _offer_found(
+        self,
+        c: _Call,
+        now: float,
+        trigger: str,
+        found: tuple[_Agent, int, tuple[AgentCandidate, ...], str],
+        out: list[Action],
+    ) -> None:
         agent, level, candidates, listing = found
         explanation = NOT_EXPLAINED
-        if explain:
+        if self._explain:
             figs = c.window.figures(now)
             explanation = Explanation(
                 rule=f"{trigger}:level_first+{self.config.order}",
@@ -1051,6 +1372,7 @@ class RoutingEngine:
         if c.buckets:
             self._unlist_waiting(c)
         c.state = _OFFERED
+        c.queue.ringing[c.call_id] = c
         agent_id = c.agent_id = agent.agent_id
         agent.call_id = c.call_id
         agent.last_offer = next(self._offer_seq)
@@ -1094,6 +1416,7 @@ class RoutingEngine:
         if c.state is _WAITING:
             self._unlist_waiting(c)
         elif c.agent_id is not None:
+            del c.queue.ringing[c.call_id]
             agent = self._agents[c.agent_id]
             agent.call_id = None
             agent.state = _NOT_READY
@@ -1411,6 +1734,17 @@ def _idle_valid(entry: _IdleEntry) -> bool:
 def _call_valid(entry: _CallEntry) -> bool:
     c = entry[4]
     return c.token == entry[3] and c.state is _WAITING
+
+
+def _bucket_head(bucket: _Bucket) -> _CallEntry | None:
+    """The bucket's first valid entry (stale ones are dropped), or None."""
+    h = bucket.heap
+    while h:
+        head = h[0]
+        if _call_valid(head):
+            return head
+        heapq.heappop(h)
+    return None
 
 
 _SELECTION_DETAIL = {

@@ -56,6 +56,22 @@ class InvalidTransition(RoutingError):
     code = "invalid_transition"
 
 
+class InUse(RoutingError):
+    """A tier, queue or agent group cannot be removed while something still needs it.
+
+    ``code`` says what: ``queue_has_calls`` (calls wait or ring in the queue),
+    ``queue_referenced`` (another queue overflows to it), ``tier_has_calls`` (calls of
+    the tier wait or ring), ``tier_served`` (an agent group still serves it),
+    ``group_has_members`` (agents still belong to it), ``group_referenced`` (a queue's
+    overflow adds it). ``blockers`` names the calls' count or the referring ids."""
+
+    code = "in_use"
+
+    def __init__(self, message: str, *, code: str, blockers: tuple[str, ...] = ()) -> None:
+        super().__init__(message, code=code)
+        self.blockers = blockers
+
+
 class ClockWentBackwards(RoutingError):
     """``now`` passed to an event is earlier than a previously seen ``now``."""
 

@@ -78,6 +78,11 @@ class ServiceLevelWindow:
         if i < len(pending) and pending[i] == deadline:
             del pending[i]
 
+    @property
+    def pending(self) -> int:
+        """Calls of the tier waiting or ringing now."""
+        return len(self._pending)
+
     def overdue(self, now: float) -> int:
         """Pending calls whose SL deadline is at or before ``now``."""
         pending = self._pending

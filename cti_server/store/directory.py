@@ -116,6 +116,8 @@ class QueueConfig:
     max_wait_action: str
     acw_seconds: float
     calendar_id: str | None
+    recording: bool = True
+    """Record the calls of this queue (the switch is told per call, R-SUP-3)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +227,7 @@ def load_routing_config(session: Session) -> RoutingConfig:
             max_wait_action=q.max_wait_action,
             acw_seconds=q.acw_seconds,
             calendar_id=q.calendar_id,
+            recording=q.recording,
         )
         for q in session.scalars(sa.select(Queue).order_by(Queue.id))
     }
@@ -402,6 +405,7 @@ KINDS: dict[str, _Kind] = {
             "max_wait_action",
             "acw_seconds",
             "calendar_id",
+            "recording",
         ),
         check=_check_queue,
     ),

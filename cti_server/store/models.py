@@ -189,6 +189,8 @@ class Queue(Base):
     calendar_id: Mapped[str | None] = mapped_column(
         sa.ForeignKey("calendars.id", ondelete="SET NULL"), nullable=True
     )
+    recording: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
+    """Record the calls of this queue (R-SUP-3); off: the switch does not record them."""
 
 
 class ReasonCode(Base):
@@ -1093,3 +1095,182 @@ class CustomerUnlock(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+# --- scheduled tier refresh from a SQL source (R-TIER-3, docs/web.md "Customer tiers") ------
+
+
+class TierRefreshSource(Base):
+    """A SQL database the server reads customers' tiers from on a schedule."""
+
+    __tablename__ = "tier_refresh_sources"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    url: Mapped[str] = mapped_column(sa.Text)
+    """SQLAlchemy URL (credentials included; shown and logged masked)."""
+    query: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    table_name: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    """Importer field -> source column; empty: the importer's column aliases."""
+    schedule: Mapped[str] = mapped_column(sa.String(16), default="interval")
+    """``interval`` (every ``interval_minutes``) or ``daily`` (at ``daily_time`` in ``tz``)."""
+    interval_minutes: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    daily_time: Mapped[str | None] = mapped_column(sa.String(5), nullable=True)
+    tz: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    valid_rows_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    """False: a run with a bad row writes nothing (all or nothing)."""
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
+    run_requested_by: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    updated_by: Mapped[str] = mapped_column(sa.String(ID_LEN), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TierRefreshRun(Base):
+    """One run of a :class:`TierRefreshSource`: counts, row errors, duration."""
+
+    __tablename__ = "tier_refresh_runs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("tier_refresh_sources.id", ondelete="CASCADE"), index=True
+    )
+    trigger: Mapped[str] = mapped_column(sa.String(16))
+    """``schedule`` or ``manual``."""
+    actor: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    """``running``, ``succeeded``, ``refused`` (bad rows, nothing written), ``failed``."""
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    rows_read: Mapped[int] = mapped_column(sa.Integer, default=0)
+    imported: Mapped[int] = mapped_column(sa.Integer, default=0)
+    updated: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rejected: Mapped[int] = mapped_column(sa.Integer, default=0)
+    duration_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    errors: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    """The first row errors: ``{line, field, problem}``."""
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+# --- call recordings and QA scorecards (R-SUP-3, revision 0106_qa_scorecards) ---------------
+
+
+class CallRecording(Base):
+    """A call's recording as the server keeps it: the switch uploads the finished WAV over
+    the CTI link in chunks (``call_recording_chunks``); ``state`` is ``receiving`` until
+    every byte arrived and the SHA-256 matched, then ``complete``."""
+
+    __tablename__ = "call_recordings"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    call_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    switch_id: Mapped[str] = mapped_column(sa.String(ID_LEN), default="")
+    state: Mapped[str] = mapped_column(sa.String(16), default="receiving")
+    size: Mapped[int] = mapped_column(sa.Integer)
+    received: Mapped[int] = mapped_column(sa.Integer, default=0)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    seconds: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class CallRecordingChunk(Base):
+    """Bytes ``offset`` … ``offset + len(data)`` of a recording's WAV file."""
+
+    __tablename__ = "call_recording_chunks"
+
+    recording_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("call_recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    offset: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class QaScorecard(Base):
+    """A QA scorecard administrators configure: weighted criteria in sections."""
+
+    __tablename__ = "qa_scorecards"
+    __table_args__ = (sa.UniqueConstraint("name"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class QaCriterion(Base):
+    """One line of a scorecard. Evaluations copy it, so later edits do not change them."""
+
+    __tablename__ = "qa_criteria"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    scorecard_id: Mapped[int] = mapped_column(
+        BigIntPK, sa.ForeignKey("qa_scorecards.id", ondelete="CASCADE"), index=True
+    )
+    section: Mapped[str] = mapped_column(sa.String(100))
+    label: Mapped[str] = mapped_column(sa.String(200))
+    weight: Mapped[float] = mapped_column(sa.Float)
+    max_points: Mapped[int] = mapped_column(sa.Integer)
+    critical: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    """Scored 0 → the whole evaluation scores 0."""
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+
+
+class QaEvaluation(Base):
+    """A call scored against a scorecard; the current score of an append-only history
+    (``qa_evaluation_versions``)."""
+
+    __tablename__ = "qa_evaluations"
+    __table_args__ = (sa.UniqueConstraint("call_id", "scorecard_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    agent_id: Mapped[str] = mapped_column(sa.String(ID_LEN), index=True)
+    scorecard_id: Mapped[int] = mapped_column(BigIntPK, sa.ForeignKey("qa_scorecards.id"))
+    call_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    score: Mapped[float] = mapped_column(sa.Float)
+    critical_failed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class QaEvaluationVersion(Base):
+    """One scoring of an evaluation (never changed: a re-score appends a version)."""
+
+    __tablename__ = "qa_evaluation_versions"
+    __table_args__ = (sa.UniqueConstraint("evaluation_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    evaluation_id: Mapped[int] = mapped_column(
+        BigIntPK, sa.ForeignKey("qa_evaluations.id", ondelete="CASCADE")
+    )
+    version: Mapped[int] = mapped_column(sa.Integer)
+    score: Mapped[float] = mapped_column(sa.Float)
+    critical_failed: Mapped[bool] = mapped_column(sa.Boolean)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    """Per criterion: ``criterion_id, section, label, weight, max_points, critical, points``
+    (``points`` null = not applicable)."""
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    scored_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    scored_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class QaComment(Base):
+    """A comment on an evaluation (append-only)."""
+
+    __tablename__ = "qa_comments"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    evaluation_id: Mapped[int] = mapped_column(
+        BigIntPK, sa.ForeignKey("qa_evaluations.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    text: Mapped[str] = mapped_column(sa.Text)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

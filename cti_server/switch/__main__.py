@@ -41,6 +41,7 @@ from cti_server.switch.media.process import RtpEngineConfig, RtpEngineError
 from cti_server.switch.ports import CallControl, CommandFailed, Decider
 from cti_server.switch.prompt_sync import DEFAULT_INTERVAL as PROMPT_SYNC_INTERVAL
 from cti_server.switch.prompt_sync import PromptSync
+from cti_server.switch.recording_upload import RecordingUploader
 from cti_server.switch.sip import Ha1
 from cti_server.switch.sip.transport import TlsConfig
 from shared.clock import SystemClock
@@ -364,6 +365,11 @@ async def run_switch(
     prompt_sync = PromptSync(prompt_cache_dir(settings), interval=prompt_interval)
     if failover is not None:
         prompt_sync.attach(failover.link)
+    # R-SUP-3: finished call recordings queued in <recordings_dir>/outbox go to the CTI
+    # server over the link; they wait on disk while it is down or standalone
+    uploader = RecordingUploader(config.recordings_dir or Path(settings.paths.data_dir))
+    if failover is not None:
+        uploader.attach(failover.link)
     app = SwitchApp(
         config, decider, credentials, attach=attach, flows=flows, flow_prefetch=flows.prefetch
     )
@@ -385,6 +391,7 @@ async def run_switch(
     else:
         await failover.start()
         prompt_sync.start()
+        uploader.start()
         log.warning(
             "switch ready on sip:%s:%d as switch %r of the CTI server %s: %d SIP user(s); "
             "fallback ACD until the CTI link is up (journal %s)",
@@ -405,6 +412,7 @@ async def run_switch(
     finally:
         log.info("stopping the switch")
         await prompt_sync.close()
+        await uploader.close()
         await app.stop()  # hangs up every call: the deciders hear the releases
         if failover is not None:
             await failover.close()

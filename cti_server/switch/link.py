@@ -49,6 +49,7 @@ from shared.protocol.switch import (
     OfferToAgent,
     PromptChunk,
     PromptIndex,
+    RecordingReceipt,
     RouteResponse,
     RouteStage,
     SwitchAction,
@@ -63,6 +64,7 @@ from shared.protocol.switch import (
     SwitchLookup,
     SwitchPromptGet,
     SwitchPromptIndex,
+    SwitchRecordingPut,
     SwitchRegistration,
     SwitchRouteRequest,
 )
@@ -665,11 +667,21 @@ class CtiLink:
             raise DecisionUnavailable(f"unexpected prompt chunk {type(body).__name__}")
         return body
 
-    async def _ask_1_2(self, request: Request, what: str) -> object:
+    async def put_recording_chunk(self, chunk: SwitchRecordingPut) -> RecordingReceipt:
+        """``switch.recording_put`` (1.3 servers, R-SUP-3): one chunk of a finished call
+        recording. ``DecisionUnavailable`` when it cannot ask (link down, older server,
+        transport failure); ``ProtocolError`` for a refusal (``invalid_field`` with
+        ``detail.expected`` = where to resume)."""
+        body = await self._ask_1_2(chunk, f"recording {chunk.recording_id}", minor=3)
+        if not isinstance(body, RecordingReceipt):
+            raise DecisionUnavailable(f"unexpected recording receipt {type(body).__name__}")
+        return body
+
+    async def _ask_1_2(self, request: Request, what: str, *, minor: int = 2) -> object:
         if not self.up:
             raise DecisionUnavailable(f"the CTI link is {self._state}")
         version_now = self.version
-        if version_now is None or version_now.major != 1 or version_now.minor < 2:
+        if version_now is None or version_now.major != 1 or version_now.minor < minor:
             raise DecisionUnavailable(f"the CTI server speaks {version_now}: no {what} request")
         try:
             return await self.client.request(request, timeout=self.route_timeout)

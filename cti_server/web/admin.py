@@ -118,6 +118,7 @@ MESSAGES.update(
         "adm_f_max_wait_action": ("After max wait", "超时处理"),
         "adm_f_acw_seconds": ("After-call work (s)", "话后处理（秒）"),
         "adm_f_calendar_id": ("Calendar", "日历"),
+        "adm_f_recording": ("Record calls", "通话录音"),
         "adm_f_tz": ("Time zone", "时区"),
         "adm_f_weekly": ("Weekly hours (mon 08:00-20:00)", "每周营业时间（mon 08:00-20:00）"),
         "adm_f_holidays": ("Holidays (YYYY-MM-DD)", "节假日（YYYY-MM-DD）"),
@@ -150,6 +151,10 @@ MESSAGES.update(
         "adm_restart": (
             "Stored; the routing engine takes these at the next start:",
             "已保存；路由引擎将在下次启动时采用：",
+        ),
+        "adm_later": (
+            "Stored; these apply as soon as the calls concerned are over:",
+            "已保存；以下修改将在相关通话结束后生效：",
         ),
         "adm_prompt_language": ("Language", "语言"),
         "adm_prompt_id": ("Prompt", "提示音"),
@@ -225,6 +230,8 @@ def _render(r: WebRequest, template: str, status: int = 200, **values: Any) -> R
         is_admin=_is_admin(r),
         msg=lambda key: _message(r, key),
         flash=r.arg("saved"),
+        restart=r.request.query_params.getlist("restart"),
+        later=r.request.query_params.getlist("later"),
         **values,
     )
 
@@ -333,24 +340,43 @@ def _entity_pages(slug: str) -> tuple[Handler, Handler, Handler]:
     async def create(r: WebRequest) -> Response:
         raw = {k: v[0] for k, v in r.form.items() if v}
         try:
-            await r.db(ad.save_entity, _link(r), _actor(r), slug=slug, entity_id=None, raw=raw)
+            _, restart, later = await r.db(
+                ad.with_reload,
+                _link(r),
+                ad.save_entity,
+                _actor(r),
+                slug=slug,
+                entity_id=None,
+                raw=raw,
+            )
         except ad.FormInvalid as bad:
             return await show(r, errors=bad.errors, general=bad.general, status=400, editing="")
-        return r.redirect(f"{r.base}/admin/{slug}?saved=1")
+        return r.redirect(f"{r.base}/admin/{slug}?saved=1{ad.reload_query(restart, later)}")
 
     async def change(r: WebRequest) -> Response:
         entity_id = r.request.path_params["entity_id"]
         raw = {k: v[0] for k, v in r.form.items() if v}
         try:
             if r.field("action") == "delete":
-                await r.db(ad.delete_entity, _link(r), _actor(r), form.entity, entity_id)
-                return r.redirect(f"{r.base}/admin/{slug}?saved=deleted")
-            await r.db(ad.save_entity, _link(r), _actor(r), slug=slug, entity_id=entity_id, raw=raw)
+                _, restart, later = await r.db(
+                    ad.with_reload, _link(r), ad.delete_entity, _actor(r), form.entity, entity_id
+                )
+                query = ad.reload_query(restart, later)
+                return r.redirect(f"{r.base}/admin/{slug}?saved=deleted{query}")
+            _, restart, later = await r.db(
+                ad.with_reload,
+                _link(r),
+                ad.save_entity,
+                _actor(r),
+                slug=slug,
+                entity_id=entity_id,
+                raw=raw,
+            )
         except ad.FormInvalid as bad:
             return await show(
                 r, errors=bad.errors, general=bad.general, status=400, editing=entity_id
             )
-        return r.redirect(f"{r.base}/admin/{slug}?saved=1")
+        return r.redirect(f"{r.base}/admin/{slug}?saved=1{ad.reload_query(restart, later)}")
 
     return show, create, change
 
@@ -382,9 +408,10 @@ async def groups_page(
 
 async def _group_save(r: WebRequest, group_id: str | None) -> Response:
     try:
-        await r.db(
-            ad.save_group,
+        _, restart, later = await r.db(
+            ad.with_reload,
             _link(r),
+            ad.save_group,
             _actor(r),
             group_id=group_id,
             raw_id=r.field("id"),
@@ -396,7 +423,7 @@ async def _group_save(r: WebRequest, group_id: str | None) -> Response:
         return await groups_page(
             r, errors=bad.errors, general=bad.general, status=400, editing=group_id or ""
         )
-    return r.redirect(f"{r.base}/admin/groups?saved=1")
+    return r.redirect(f"{r.base}/admin/groups?saved=1{ad.reload_query(restart, later)}")
 
 
 async def group_create(r: WebRequest) -> Response:
@@ -407,10 +434,13 @@ async def group_change(r: WebRequest) -> Response:
     group_id = r.request.path_params["group_id"]
     if r.field("action") == "delete":
         try:
-            await r.db(ad.delete_entity, _link(r), _actor(r), "agent_group", group_id)
+            _, restart, later = await r.db(
+                ad.with_reload, _link(r), ad.delete_entity, _actor(r), "agent_group", group_id
+            )
         except ad.FormInvalid as bad:
             return await groups_page(r, general=bad.general, status=400)
-        return r.redirect(f"{r.base}/admin/groups?saved=deleted")
+        query = ad.reload_query(restart, later)
+        return r.redirect(f"{r.base}/admin/groups?saved=deleted{query}")
     return await _group_save(r, group_id)
 
 

@@ -109,6 +109,38 @@ def _notify(store: ConfigStore, entity: str) -> None:
         changed(entity)
 
 
+def with_reload[T](
+    sessions: sessionmaker[Session],
+    link: AdminLink,
+    fn: Callable[..., T],
+    *args: Any,
+    **kwargs: Any,
+) -> tuple[T, list[str], list[str]]:
+    """Run the write ``fn(sessions, link, *args, **kwargs)`` and return its result with
+    what the running server could not apply at once: ``(result, restart, later)`` —
+    items the routing engine takes only at the next start, and items that apply when an
+    agent's call is over (from the live reload after the write, in this thread)."""
+    store = link.config_store
+    forget = getattr(store, "forget_report", None)
+    if callable(forget):
+        forget()
+    result = fn(sessions, link, *args, **kwargs)
+    last = getattr(store, "last_report", None)
+    report = last() if callable(last) else None
+    if report is None:
+        return result, [], []
+    return result, list(report.restart), list(report.deferred)
+
+
+def reload_query(restart: list[str], later: list[str]) -> str:
+    """``&restart=…&later=…`` for the page the write redirects to (at most 20 each)."""
+    from urllib.parse import urlencode
+
+    pairs = [("restart", item[:300]) for item in restart[:20]]
+    pairs += [("later", item[:300]) for item in later[:20]]
+    return "&" + urlencode(pairs) if pairs else ""
+
+
 _AT_FIELD = re.compile(r"at `\$\.([A-Za-z_]+)")
 
 
@@ -132,6 +164,8 @@ class FormField:
     choices: tuple[str, ...] = ()
     choices_from: str = ""
     """Entity whose ids are the choices (``skill``, ``calendar``)."""
+    default: str = ""
+    """What the create form shows at first (``"1"``: a ticked checkbox)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +218,7 @@ def entity_forms() -> dict[str, EntityForm]:
                 FormField("max_wait_action", "text"),
                 FormField("acw_seconds", "number"),
                 FormField("calendar_id", "select_opt", choices_from="calendar"),
+                FormField("recording", "bool", default="1"),
             ),
         ),
         EntityForm(

@@ -37,8 +37,11 @@ from . import (
     ivr_designer,  # IVR flow designer (R-IVR-5)
     knowledge,  # knowledge base (知识库)
     payments,  # customer queries and recharge (R-BIZ-4, R-BIZ-6)
+    qa,  # QA scorecards and the agent QA report (R-SUP-3)
+    recordings,  # recording search and playback (R-SUP-3)
     reports,  # historical reports and staffing helper (R-SUP-4)
     services,  # services, acceptance orders, marketing, surveys
+    tiers,  # customer tiers: browse/edit, file import, SQL refresh (R-TIER-3)
     workorders,
 )
 from .admin_data import AdminLink
@@ -46,6 +49,7 @@ from .data import ContactFilter, Invalid, Refused, WebUser
 from .i18n import LANGUAGES, MESSAGES, pick_language, translator
 from .query import PivotResult, TableResult, run_query
 from .session import LANG_COOKIE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SessionSigner, same_token
+from .tiers_data import TierLink
 
 log = logging.getLogger("cti_server.web")
 
@@ -92,6 +96,9 @@ class WebSettings:
     admin: AdminLink | None = None
     """What the administration console needs from the running server (live-reloading
     config store, prompt store, switches); None: plain store, no prompts, no switches."""
+    tiers: TierLink | None = None
+    """:class:`.tiers_data.TierLink` (live tier cache, refresh scheduler, upload folder);
+    None: no cache to clear, no scheduler."""
 
 
 @dataclass(slots=True)
@@ -645,6 +652,9 @@ def _routes() -> list[Route | Mount]:
         *admin.routes(get, post),
         *reports.routes(get, post),
         *ivr_designer.routes(get, post),
+        *tiers.routes(get, post),
+        *recordings.routes(get, post),
+        *qa.routes(get, post),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

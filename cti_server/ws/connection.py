@@ -331,7 +331,7 @@ class Connection:
         self._ctx.stats.requests_handled += 1
         if isinstance(response, Error) and response.code is ErrorCode.INTERNAL:
             self._ctx.stats.handler_exceptions += 1
-        self.send(response)
+        self.send(for_version(session.version, response))  # no field the peer lacks
         if isinstance(response, Result) and isinstance(response.body, Snapshot):
             self._after_snapshot(session, response.body.last_seq)
 

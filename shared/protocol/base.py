@@ -132,6 +132,9 @@ class ResultBody(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
 
     introduced_in: ClassVar[ProtocolVersion] = VERSION_1_0
     """The protocol version that introduced this body kind."""
+    fields_introduced_in: ClassVar[Mapping[str, ProtocolVersion]] = {}
+    """Optional fields added to this body kind by a later minor version (as on
+    :class:`WireMessage`): left out for a peer that negotiated an older minor."""
 
 
 class Response(WireMessage, frozen=True, kw_only=True):

@@ -19,7 +19,7 @@ from typing import Final, get_args
 import msgspec
 
 from shared.protocol.agent import AgentEvent, AgentRequest
-from shared.protocol.base import ProtocolVersion, WireMessage
+from shared.protocol.base import ProtocolVersion, ResultBody, WireMessage
 from shared.protocol.call import CallEvent, CallRequest
 from shared.protocol.desktop import DesktopRequest
 from shared.protocol.handshake import HandshakeRequest, Pong, Welcome
@@ -77,6 +77,9 @@ def requires_version(msg: WireMessage) -> ProtocolVersion:
             needed = max(needed, since)
     if isinstance(msg, Result) and msg.body is not None:
         needed = max(needed, type(msg.body).introduced_in)
+        for name, since in type(msg.body).fields_introduced_in.items():
+            if getattr(msg.body, name) is not msgspec.UNSET:
+                needed = max(needed, since)
     elif isinstance(msg, SwitchCommand):
         needed = max(needed, type(msg.action).introduced_in)
     return needed
@@ -89,13 +92,21 @@ def for_version[M: WireMessage](version: ProtocolVersion, msg: M) -> M:
     ``msgspec.UNSET`` (left out when encoding); everything else is unchanged. A sender
     still checks :func:`speaks` for the message's type and kinds.
     """
-    drop = {
-        name: msgspec.UNSET
-        for name, since in type(msg).fields_introduced_in.items()
-        if not (since.major == version.major and since.minor <= version.minor)
-        and getattr(msg, name) is not msgspec.UNSET
-    }
+    drop = _later_fields(version, msg)
+    if isinstance(msg, Result) and msg.body is not None:  # a result body's later fields too
+        body_drop = _later_fields(version, msg.body)
+        if body_drop:
+            drop["body"] = msgspec.structs.replace(msg.body, **body_drop)
     return msgspec.structs.replace(msg, **drop) if drop else msg
+
+
+def _later_fields(version: ProtocolVersion, struct: WireMessage | ResultBody) -> dict[str, object]:
+    return {
+        name: msgspec.UNSET
+        for name, since in type(struct).fields_introduced_in.items()
+        if not (since.major == version.major and since.minor <= version.minor)
+        and getattr(struct, name) is not msgspec.UNSET
+    }
 
 
 def speaks(version: ProtocolVersion, msg: WireMessage) -> bool:

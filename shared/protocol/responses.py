@@ -18,6 +18,7 @@ from shared.protocol.switch import (
     LookupResult,
     PromptChunk,
     PromptIndex,
+    RecordingReceipt,
     RouteResponse,
 )
 
@@ -35,6 +36,7 @@ AnyResultBody = (
     | WrapUpResult
     | WebTokenResult
     | DesktopDirectory
+    | RecordingReceipt
 )
 """Every typed result body (tagged by ``kind``)."""
 

@@ -33,6 +33,7 @@ from shared.protocol.base import (
     VERSION_1_0,
     VERSION_1_1,
     VERSION_1_2,
+    VERSION_1_3,
     AgentId,
     CallId,
     DtmfDigits,
@@ -115,7 +116,13 @@ class RouteResponse(ResultBody, frozen=True, kw_only=True, tag="switch.route_res
     At ``arrival``: customer, tier, blacklist and the flow to run. At ``agent_needed``:
     the queue, and the agent when one is free now (otherwise the switch queues the
     call and a later ``switch.command`` offers it).
+
+    ``record`` (1.3, absent for older switches): ``false`` when the queue's calls are
+    not recorded (an administrator turned recording off for it, R-SUP-3): the switch
+    records nothing of this call; absent: the switch's default (record).
     """
+
+    fields_introduced_in: ClassVar[Mapping[str, ProtocolVersion]] = {"record": VERSION_1_3}
 
     customer_id: Name | None = None
     tier: TierId | None = None
@@ -128,6 +135,7 @@ class RouteResponse(ResultBody, frozen=True, kw_only=True, tag="switch.route_res
     priority: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
     agent: RoutedAgent | None = None
     explanation: Text | None = None
+    record: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class SwitchRouteRequest(Request, frozen=True, kw_only=True, tag="switch.route_request"):
@@ -571,6 +579,51 @@ class TransferConsult(_Action, frozen=True, kw_only=True, tag="transfer_consult"
     consult_call_id: CallId
 
 
+# --- call recordings to the server (1.3, R-SUP-3) -------------------------------------
+
+RECORDING_CHUNK_BYTES = 32 * 1024
+"""Largest chunk of a recording one ``switch.recording_put`` carries (raw bytes)."""
+_RECORDING_CHUNK_B64 = 4 * ((RECORDING_CHUNK_BYTES + 2) // 3)
+RecordingSize = Annotated[int, msgspec.Meta(ge=0, le=200 * 1024 * 1024)]
+
+
+class RecordingReceipt(ResultBody, frozen=True, kw_only=True, tag="switch.recording_put"):
+    """What the server holds of the recording after a ``switch.recording_put``:
+    ``received`` bytes from the start; ``complete`` once all of them arrived and the
+    SHA-256 matched (the switch may then delete its copy)."""
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_3
+
+    recording_id: Name
+    received: RecordingSize
+    complete: bool = False
+
+
+class SwitchRecordingPut(Request, frozen=True, kw_only=True, tag="switch.recording_put"):
+    """Upload bytes ``offset`` … of a finished call recording (an 8 kHz mono WAV) to the
+    CTI server, which keeps recordings for search and playback (R-SUP-3).
+
+    ``size`` and ``sha256`` are the whole file's; ``data`` is base64 (at most
+    :data:`RECORDING_CHUNK_BYTES` raw bytes). Chunks go in order; a chunk the server
+    already has is acknowledged again (a retry). An offset past what the server holds
+    is ``invalid_field`` (``detail.field`` = ``offset``, ``detail.expected`` = the offset
+    to resume from); a file whose bytes do not match ``sha256`` is discarded on the last
+    chunk (``invalid_field``, ``sha256``, ``expected`` 0) and must be sent again.
+    """
+
+    introduced_in: ClassVar[ProtocolVersion] = VERSION_1_3
+    result_type = RecordingReceipt
+
+    recording_id: Name
+    call_id: CallId
+    size: RecordingSize
+    sha256: Sha256Hex
+    offset: RecordingSize = 0
+    data: Annotated[str, msgspec.Meta(max_length=_RECORDING_CHUNK_B64)]
+    seconds: Seconds | None = None
+    started_at: Timestamp | None = None
+
+
 SwitchAction = (
     OfferToAgent
     | Bridge
@@ -611,5 +664,6 @@ SwitchRequest = (
     | SwitchFlowGet
     | SwitchPromptIndex
     | SwitchPromptGet
+    | SwitchRecordingPut
 )
 SwitchEvent = SwitchCommand | SwitchAgentState

@@ -508,6 +508,7 @@ class SwitchCore(BaseCallHandler):
             return
         if response.queue_id is not None:
             call.queue_id = response.queue_id
+        call.record = response.record is not False  # the queue's recording setting
         if response.agent is not None and call.phase is Phase.QUEUED:
             try:
                 await agent_leg.offer(

@@ -108,6 +108,9 @@ class Call:
     business_selection: str | None = None
     agent: AgentLeg | None = None
     recording: str | None = None
+    record: bool = True
+    """False: the server said this call's queue is not recorded (route response
+    ``record`` = false, R-SUP-3); nothing of the call is recorded then."""
     mix: MixState | None = None
     """The mixer room while the call is multi-party (consult, conference, monitor)."""
     consult: AgentLeg | None = None

@@ -134,6 +134,11 @@ async def execute(core: SwitchCore, call: Call, action: SwitchAction) -> None:
         except NgError as exc:
             raise _media_failed("play", exc) from exc
     elif isinstance(action, RecordStart):
+        if not call.record:
+            raise CommandFailed(
+                ErrorCode.INVALID_STATE,
+                f"calls of queue {call.queue_id} are not recorded (recording is off)",
+            )
         try:
             await ng.start_recording(call.call_id)
         except NgError as exc:

@@ -125,6 +125,7 @@ from shared.protocol.switch import (
     PromptChunk,
     PromptIndex,
     PromptIndexEntry,
+    RecordingReceipt,
     RecordStart,
     RecordStop,
     RoutedAgent,
@@ -144,6 +145,7 @@ from shared.protocol.switch import (
     SwitchLookup,
     SwitchPromptGet,
     SwitchPromptIndex,
+    SwitchRecordingPut,
     SwitchRegistration,
     SwitchRouteRequest,
     TransferCall,
@@ -508,6 +510,17 @@ EXAMPLES: dict[str, WireMessage] = {
         category="inquiry.tariff.broadband",
     ),
     "desktop.directory": DesktopDirectoryRequest(id=62),
+    "switch.recording_put": SwitchRecordingPut(
+        id=64,
+        recording_id="rec-01KC7R3W1M6Y4Q9XAB12CDEF34",
+        call_id=CALL,
+        size=96044,
+        sha256="ab" * 32,
+        offset=32768,
+        data="UklGRiQAAABXQVZF",
+        seconds=6.0,
+        started_at=T0 + 20,
+    ),
 }
 
 WEB_TOKEN = "tok-Zk3q9V0xq1LwM2n8Bv7c6X5z4A3s2D1f0G9h8J7k6L5"
@@ -558,6 +571,8 @@ VARIANTS: tuple[WireMessage, ...] = (
     ),
     Result(id=61, body=WrapUpResult(call_id=CALL, contact_id="01KC7R9ZCONTACT", wrapped_up_at=T0)),
     Result(id=63, body=WrapUpResult(call_id=CALL, wrapped_up_at=T0 + 5)),
+    Result(id=64, body=RecordingReceipt(recording_id="rec-1", received=65536)),
+    Result(id=65, body=RecordingReceipt(recording_id="rec-1", received=96044, complete=True)),
     Result(
         id=62,
         body=DesktopDirectory(

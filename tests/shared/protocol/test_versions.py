@@ -72,10 +72,13 @@ NEW_BODIES_1_1 = {"switch.lookup", "switch.agents_snapshot"}
 NEW_ACTIONS_1_1 = {"consult", "consult_drop", "transfer_consult"}
 NEW_IN_1_2 = {"switch.flow_get", "system.notice", "switch.prompt_index", "switch.prompt_get"}
 NEW_BODIES_1_2 = {"switch.flow_get", "switch.prompt_index", "switch.prompt_get"}
-NEW_IN_1_3 = {"web.token", "call.wrap_up", "desktop.directory"}
-NEW_BODIES_1_3 = {"web.token", "call.wrap_up", "desktop.directory"}
+NEW_IN_1_3 = {"web.token", "call.wrap_up", "desktop.directory", "switch.recording_put"}
+NEW_BODIES_1_3 = {"web.token", "call.wrap_up", "desktop.directory", "switch.recording_put"}
+SWITCH_1_3 = {"switch.recording_put"}
 FIELDS_1_3 = {"welcome": ("role",)}
 """Optional fields 1.3 added to 1.0 types (left out on the wire for older peers)."""
+BODY_FIELDS_1_3 = {"switch.route_response": ("record",)}
+"""Optional fields 1.3 added to 1.0 result bodies (left out for older peers)."""
 NEW_TYPES = NEW_IN_1_1 | NEW_IN_1_2 | NEW_IN_1_3
 NEW_BODIES = NEW_BODIES_1_1 | NEW_BODIES_1_2 | NEW_BODIES_1_3
 
@@ -404,7 +407,15 @@ def test_nothing_1_0_defined_changed_shape() -> None:
         for t, c in MESSAGE_TYPES.items()
         if t not in NEW_TYPES
     } == MESSAGES_1_0
-    bodies = {_tag(c): _fields(c) for c in get_args(AnyResultBody)}
+    bodies = {
+        _tag(c): tuple(f for f in _fields(c) if f not in c.fields_introduced_in)
+        for c in get_args(AnyResultBody)
+    }
+    assert {
+        _tag(c): tuple(c.fields_introduced_in)
+        for c in get_args(AnyResultBody)
+        if c.fields_introduced_in
+    } == BODY_FIELDS_1_3
     assert {k: v for k, v in bodies.items() if k not in NEW_BODIES} == BODIES_1_0
     actions = {_tag(c): _fields(c) for c in get_args(SwitchAction)}
     assert {k: v for k, v in actions.items() if k not in NEW_ACTIONS_1_1} == ACTIONS_1_0
@@ -642,11 +653,17 @@ def test_1_3_adds_the_desktop_requests_and_a_1_2_peer_never_gets_them() -> None:
         assert requires_version(msg) == VERSION_1_3, msg
         assert not speaks(VERSION_1_2, msg) and speaks(VERSION_1_3, msg)
         assert not speaks(_v(2, 0), msg)
-    for tag in NEW_IN_1_3:  # desktop → server on the CTI link only
+    for tag in NEW_IN_1_3 - SWITCH_1_3:  # desktop → server on the CTI link only
         data = encode(EXAMPLES[tag])
         assert decode_client(data) == EXAMPLES[tag]
         with pytest.raises(ProtocolError) as info:
             decode_client(data, link=Link.SWITCH)
+        assert info.value.code is ErrorCode.UNEXPECTED_TYPE
+    for tag in SWITCH_1_3:  # switch → server on the switch link only
+        data = encode(EXAMPLES[tag])
+        assert decode_client(data, link=Link.SWITCH) == EXAMPLES[tag]
+        with pytest.raises(ProtocolError) as info:
+            decode_client(data)
         assert info.value.code is ErrorCode.UNEXPECTED_TYPE
     for msg in results:
         assert decode_server(encode(msg)) == msg
