@@ -161,6 +161,7 @@ def shoot(language: str, out: Path) -> None:
         pause(4.0)  # a few rounds of statistics
         lead.window.grab().save(str(out / f"team_lead_{language}.png"))
         lead.window.team_lead.tabs.setCurrentIndex(1)
+        lead.window.team_lead.agents_grid.select_agent("1003")  # its actions enabled
         pause(1.0)
         lead.window.grab().save(str(out / f"team_lead_agents_{language}.png"))
     finally:
