@@ -2244,7 +2244,9 @@ class ContactCentre:
         switch_id = session.principal.principal_id
         self.monitors.switch_lost(switch_id)
         owned = [c for c in self.calls.values() if c.switch_id == switch_id]
-        for call in sorted(owned, key=lambda c: c.consult_of is not None):
+        # Calls nobody has yet go first: otherwise an agent freed by an earlier call of
+        # this switch would be offered one of them, on a switch that is gone.
+        for call in sorted(owned, key=lambda c: (c.consult_of is not None, c.agent_id is not None)):
             if call.closed:
                 continue
             if call.consult_of is not None:  # its original call is gone already

@@ -192,10 +192,19 @@ async def test_losing_the_switch_frees_its_agents(
     assert centre.engine.tier_figures("vip", centre.now()).outcomes == 1  # the answer only
 
     store = CallStore(db)
-    dispositions = {
-        cid: (await asyncio.to_thread(store.get_call, cid)).disposition
-        for cid in ("SL-TALK", "SL-RING", "SL-WAIT")
-    }
+
+    async def read() -> dict[str, str | None]:
+        return {
+            cid: (await asyncio.to_thread(store.get_call, cid)).disposition
+            for cid in ("SL-TALK", "SL-RING", "SL-WAIT")
+        }
+
+    # the call writer commits after the calls left memory: wait for it (not for ever)
+    for _ in range(100):
+        dispositions = await read()
+        if None not in dispositions.values():
+            break
+        await asyncio.sleep(0.05)
     assert dispositions == {
         "SL-TALK": "answered",
         "SL-RING": "switch_lost",

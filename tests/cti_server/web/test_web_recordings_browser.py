@@ -157,7 +157,8 @@ def test_team_lead_plays_and_seeks_a_recording(
     starts = {int(after["range"].split("-")[0]) for _actor, after in plays}
     assert 0 in starts
     # the seek to 75 s (byte 44 + 75 × 16 000 = 1 200 044) needed bytes the first answer
-    # (bytes 0 … 1 048 575) did not carry: a Range request from where it ended or later
-    assert max(starts) >= 1_048_576, starts
+    # (at most bytes 0 … 1 048 575; the browser may stop reading it earlier) did not
+    # carry: a second Range request from further on (where Chromium stopped, or later)
+    assert max(starts) > 0, starts
     assert max(starts) <= 44 + int(SEEK_TO * 16_000), starts
     assert all(after["bytes"] <= 1_048_576 for _actor, after in plays)
