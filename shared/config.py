@@ -97,6 +97,11 @@ class SwitchSettings(_Section, frozen=True):
     token: str = "demo-switch-token"
     #: Folder for call recordings; empty = ``<data_dir>/recordings``.
     recordings_dir: str = ""
+    #: Record every bridged agent call whose queue allows it (R-SUP-3): a stereo WAV
+    #: (caller left, agent right) uploaded to the CTI server when the call ends.
+    record_calls: bool = True
+    #: Processes converting finished recordings (rtpengine pcap → WAV).
+    recording_workers: Annotated[int, msgspec.Meta(ge=1, le=8)] = 1
     #: SIP over TLS (docs/sip.md): port, -1 = no TLS listener, 0 = any free port.
     sip_tls_port: Annotated[int, msgspec.Meta(ge=-1, le=65535)] = -1
     #: PEM certificate chain and key of the TLS listener (needed when the port is set).

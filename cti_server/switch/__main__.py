@@ -171,6 +171,8 @@ def app_config(settings: Settings) -> SwitchAppConfig:
         outbound_gateway=switch.outbound_gateway or None,
         mixer_ports=mixer_port_range(switch.mixer_ports),
         prompt_cache_dir=prompt_cache_dir(settings),
+        record_calls=switch.record_calls,
+        recording_workers=switch.recording_workers,
     )
 
 
@@ -371,7 +373,13 @@ async def run_switch(
     if failover is not None:
         uploader.attach(failover.link)
     app = SwitchApp(
-        config, decider, credentials, attach=attach, flows=flows, flow_prefetch=flows.prefetch
+        config,
+        decider,
+        credentials,
+        attach=attach,
+        flows=flows,
+        flow_prefetch=flows.prefetch,
+        on_recording=lambda _: uploader.wake(),  # a finished call's WAV: upload now
     )
     try:
         await app.start()

@@ -190,6 +190,7 @@ async def _answered(core: SwitchCore, call: Call, leg: AgentLeg, result: InviteR
     core.emit(
         call, SwitchCallEventKind.QUEUE_LEAVE, queue_id=call.queue_id, agent_id=leg.report_agent_id
     )
+    await core.recorder.sync(call)  # R-SUP-3: record while bridged
 
 
 async def agent_hung_up(core: SwitchCore, call: Call, leg: AgentLeg) -> None:

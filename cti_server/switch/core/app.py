@@ -91,6 +91,12 @@ class SwitchAppConfig:
     prompt_cache_dir: Path | None = None
     """Prompts administrators uploaded, synced from the CTI server (``PromptSync``,
     R-IVR-5): searched before ``prompts_dir``. None: shipped prompts only."""
+    record_calls: bool = False
+    """Record every bridged agent call whose queue allows it into a WAV queued for
+    upload in ``<recordings_dir>/outbox`` (R-SUP-3, :mod:`.recording`); needs
+    ``recordings_dir``. ``python -m cti_server.switch`` turns it on (``switch.record_calls``)."""
+    recording_workers: int = 1
+    """Processes converting finished recordings (pcap → WAV) off the event loop."""
 
 
 def _mixer(cfg: SwitchAppConfig) -> Mixer | None:
@@ -115,8 +121,12 @@ class SwitchApp:
         attach: Callable[[CallControl], None] | None = None,
         flows: FlowSource = shipped_flow_source,
         flow_prefetch: FlowPrefetch | None = None,
+        on_recording: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
+        self.on_recording = on_recording
+        """Called with a recording's id when its WAV is in the outbox (the uploader's
+        ``wake``)."""
         self.decider = decider
         self.credentials = credentials
         self._attach = attach
@@ -187,12 +197,16 @@ class SwitchApp:
                     ),
                     outbound_gateway=cfg.outbound_gateway,
                     srtp=cfg.srtp,
+                    recordings_dir=engine_config.recording_dir,
+                    record_calls=cfg.record_calls,
+                    recording_workers=cfg.recording_workers,
                 ),
                 flows=self.flows,
                 flow_prefetch=self.flow_prefetch,
                 mixer=_mixer(cfg),
             )
             core.prompts.overlay = cfg.prompt_cache_dir  # uploaded prompts first (R-IVR-5)
+            core.recorder.on_queued = self.on_recording
             await core.start()
             self._core = core
             if self._attach is not None:

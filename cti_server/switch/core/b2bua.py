@@ -36,6 +36,7 @@ from cti_server.switch.core import agent_leg, control, multiparty, transfer
 from cti_server.switch.core.calls import WAITING_PHASES, AgentLeg, Call, Phase, new_call_id
 from cti_server.switch.core.ivr_runner import IvrRunner, PromptLibrary
 from cti_server.switch.core.queue import QueueFeatures, QueueMonitor, start_call_moh
+from cti_server.switch.core.recording import CallRecorder
 from cti_server.switch.core.voicemail import VoicemailBox
 from cti_server.switch.media.dtmf import DTMF_DIGITS, DtmfEvent
 from cti_server.switch.media.ng import CallNotFoundError, MediaOptions, NgClient, NgError
@@ -140,6 +141,14 @@ class CoreConfig:
     caller's codec, joined prompt sequences: :mod:`cti_server.switch.media.playback`).
     None: ``<data dir>/switch/playback``, the data dir being the folder above the
     music on hold's (``<data dir>/moh/default.wav``)."""
+    recordings_dir: Path | None = None
+    """rtpengine's recording folder (its pcaps) and the upload outbox's parent
+    (:mod:`.recording`); None: calls cannot be recorded."""
+    record_calls: bool = False
+    """Record every bridged agent call whose queue allows it (R-SUP-3, :mod:`.recording`);
+    ``record_start`` commands work either way."""
+    recording_workers: int = 1
+    """Worker processes converting finished recordings to WAV."""
 
 
 def srtp_policy_error(caller_sdp: str, policy: str) -> str | None:
@@ -204,6 +213,13 @@ class SwitchCore(BaseCallHandler):
         """Queue announcements and max wait → overflow of the waiting calls."""
         self.voicemail = VoicemailBox(self, config.voicemail_dir)
         """Voicemail recordings and callback requests."""
+        self.recorder = CallRecorder(
+            ng,
+            config.recordings_dir,
+            enabled=config.record_calls,
+            workers=config.recording_workers,
+        )
+        """Call recording (R-SUP-3): rtpengine pcaps while bridged → WAV in the outbox."""
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -269,6 +285,7 @@ class SwitchCore(BaseCallHandler):
             self._sink = None
         if self.mixer is not None:
             await self.mixer.close()
+        await self.recorder.close()
 
     async def media_lost(self) -> None:
         """rtpengine restarted and lost its calls: hang every call up."""
@@ -328,7 +345,10 @@ class SwitchCore(BaseCallHandler):
         async with call.lock:
             if call.ended:
                 raise CommandFailed(ErrorCode.UNKNOWN_CALL, f"call {call_id} has ended")
-            await control.execute(self, call, action)
+            try:
+                await control.execute(self, call, action)
+            finally:
+                await self.recorder.sync(call)  # hold, transfer, conference… (R-SUP-3)
 
     def registered_contacts(self) -> Mapping[str, str]:
         """:class:`CallControl`: agent SIP user → contact URI of its best binding."""
@@ -436,6 +456,7 @@ class SwitchCore(BaseCallHandler):
         if incoming.cancelled.is_set():
             await self._finish(call)
             return False
+        call.caller_answer = answer.sdp
         try:
             dialog = incoming.answer(answer.sdp.encode())
         except DialogError:
@@ -559,6 +580,7 @@ class SwitchCore(BaseCallHandler):
                 await self._caller_left(call)
             elif multiparty.owns(call, dialog):
                 await multiparty.leg_ended(self, call, dialog)
+                await self.recorder.sync(call)
             elif call.agent is not None and call.agent.dialog is dialog:
                 await agent_leg.agent_hung_up(self, call, call.agent)
 
@@ -608,6 +630,7 @@ class SwitchCore(BaseCallHandler):
                 return None
             if from_caller:
                 call.caller_sdp = sdp
+                call.caller_answer = answer.sdp
             else:
                 call.b_side_sdp = sdp
             return parsed
@@ -689,8 +712,11 @@ class SwitchCore(BaseCallHandler):
         for did in [d for d, c in self._by_dialog.items() if c is call]:
             del self._by_dialog[did]
         await multiparty.finish(self, call)
+        recording = self.recorder.call_ended(call)
         with contextlib.suppress(CallNotFoundError, NgError):
             await self.ng.delete(call.call_id)
+        if recording is not None:  # rtpengine closed the pcaps: convert and queue the WAV
+            self.recorder.convert_later(recording)
 
     def new_runner(self, call: Call, flow: Flow) -> IvrRunner:
         """A fresh flow run for ``call`` (replaces and stops its previous runner)."""

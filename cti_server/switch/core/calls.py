@@ -101,6 +101,8 @@ class Call:
     """The caller's last SDP offer (for rtpengine re-negotiation)."""
     agent_side_offer: str = ""
     """rtpengine's SDP for the switch side: what the agent leg's INVITE carries."""
+    caller_answer: str = ""
+    """rtpengine's SDP in the caller's 200 OK (its port is where the caller sends)."""
     b_side_sdp: str = ""
     """The SDP last given to rtpengine for the switch side (sink or agent)."""
     tier: str | None = None

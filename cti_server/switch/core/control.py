@@ -3,10 +3,11 @@
 Supported: ``offer_to_agent``, ``bridge``, ``hangup`` (caller or agent leg),
 ``hold`` / ``unhold`` (rtpengine ``block media`` both ways plus music on hold to
 the caller), ``play`` (a prompt to the caller, optionally looped), ``record_start``
-/ ``record_stop`` (rtpengine ``start``/``stop recording``: a pcap per call under
-the recordings folder), ``send_dtmf`` (rtpengine ``play DTMF``), ``transfer`` (blind,
-:mod:`.transfer`), ``consult`` / ``consult_drop`` / ``transfer_consult`` /
-``conference`` / ``monitor`` / ``monitor_stop`` (on the mixer, :mod:`.multiparty`).
+/ ``record_stop`` (the call's recording, :mod:`.recording`: rtpengine pcaps while
+bridged, a WAV queued for upload when the call ends), ``send_dtmf`` (rtpengine
+``play DTMF``), ``transfer`` (blind, :mod:`.transfer`), ``consult`` / ``consult_drop`` /
+``transfer_consult`` / ``conference`` / ``monitor`` / ``monitor_stop`` (on the mixer,
+:mod:`.multiparty`).
 While a call is mixed, ``hold`` / ``unhold`` play music on the caller's mixer port
 instead of blocking media in rtpengine.
 
@@ -140,7 +141,7 @@ async def execute(core: SwitchCore, call: Call, action: SwitchAction) -> None:
                 f"calls of queue {call.queue_id} are not recorded (recording is off)",
             )
         try:
-            await ng.start_recording(call.call_id)
+            await core.recorder.start(call, action.recording_id)
         except NgError as exc:
             raise _media_failed("recording", exc) from exc
         call.recording = action.recording_id
@@ -151,7 +152,7 @@ async def execute(core: SwitchCore, call: Call, action: SwitchAction) -> None:
                 ErrorCode.INVALID_STATE, f"recording {action.recording_id} is not running"
             )
         try:
-            await ng.stop_recording(call.call_id)
+            await core.recorder.stop(call)
         except NgError as exc:
             raise _media_failed("stop recording", exc) from exc
         call.recording = None

@@ -193,6 +193,7 @@ async def to_waiting(core: SwitchCore, call: Call) -> None:
     except (NgError, NoCommonCodec, SdpParseError) as exc:
         log.warning("%s: switch side back to the sink failed: %s", call.call_id, exc)
     call.phase = Phase.QUEUED
+    await core.recorder.sync(call)  # waiting for the next party: paused
     try:
         await start_call_moh(core, call)
     except NgError as exc:
