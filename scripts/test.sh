@@ -26,4 +26,12 @@ step "pytest${OPENCC_TEST_PG_URL:+ (PostgreSQL: $OPENCC_TEST_PG_URL)}"
 export QT_QPA_PLATFORM=offscreen
 # pytest exits 5 when it collected no tests: that fails this script like any other failure.
 # --durations: the slowest tests are printed, to keep CI under its 15-minute budget.
-$V/python -m pytest --durations=15 "$@"
+# Worker processes (pytest-xdist), one test file per worker at a time (module fixtures
+# such as a whole server and switch stay in one process, tests of a file keep their
+# order); OPENCC_TEST_WORKERS=0 runs everything in this process.
+WORKERS="${OPENCC_TEST_WORKERS:-3}"
+if [ "$WORKERS" = "0" ]; then
+    $V/python -m pytest --durations=15 "$@"
+else
+    $V/python -m pytest -n "$WORKERS" --dist loadfile --durations=15 "$@"
+fi

@@ -362,12 +362,13 @@ def path(view: CallView) -> list[tuple[str | None, ...]]:
     return steps
 
 
-async def contact_of(db: Path, number: str, call_id: str) -> tuple[str | None, str]:
-    """(agent, disposition) of the contact record of ``call_id``."""
+async def contacts_of(db: Path, number: str, call_id: str) -> set[tuple[str | None, str]]:
+    """(agent, disposition) of each contact record of ``call_id``: one per agent who
+    handled the call (an earlier agent's part is written when it ends)."""
     contacts = await asyncio.to_thread(read_contacts, db, number)
     found = [(x.agent_id, x.disposition) for x in contacts if x.call_id == call_id]
-    assert len(found) == 1, contacts
-    return found[0]
+    assert len(found) == len(set(found)), contacts
+    return set(found)
 
 
 async def closed_call(db: Path, call_id: str, timeout: float = 8.0) -> CallView:
@@ -459,7 +460,10 @@ async def test_e2e_blind_transfer_to_agent_over_cti(centre: Centre) -> None:
         ("answered", b),
         ("released",),
     ], view.trajectory
-    assert await contact_of(centre.db, "13100000012", conn.call_id) == (b, "answered")
+    assert await contacts_of(centre.db, "13100000012", conn.call_id) == {
+        (a, "transferred"),
+        (b, "answered"),
+    }
 
 
 async def test_e2e_consult_reconnect_then_consultative_transfer(centre: Centre) -> None:
@@ -503,7 +507,10 @@ async def test_e2e_consult_reconnect_then_consultative_transfer(centre: Centre) 
         ("released",),
     ], view.trajectory
     assert view.hold_count == 2, view  # the caller was held for each consultation
-    assert await contact_of(centre.db, "13100000013", conn.call_id) == (b, "answered")
+    assert await contacts_of(centre.db, "13100000013", conn.call_id) == {
+        (a, "transferred"),
+        (b, "answered"),
+    }
 
 
 async def test_e2e_consult_then_conference(centre: Centre) -> None:
@@ -539,7 +546,10 @@ async def test_e2e_consult_then_conference(centre: Centre) -> None:
         ("released",),
     ], view.trajectory
     assert (view.disposition, view.agent_id) == ("answered", b)
-    assert await contact_of(centre.db, "13100000014", conn.call_id) == (b, "answered")
+    assert await contacts_of(centre.db, "13100000014", conn.call_id) == {
+        (a, "conference_left"),
+        (b, "answered"),
+    }
 
 
 async def test_e2e_team_lead_listen_whisper_barge(centre: Centre) -> None:
