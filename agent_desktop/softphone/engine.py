@@ -32,7 +32,13 @@ _LEVELS = {0: logging.ERROR, 1: logging.ERROR, 2: logging.WARNING, 3: logging.IN
 class _LogWriter(pj.LogWriter):  # type: ignore[misc]
     """pjsua's log into Python logging (any thread; logging is thread-safe)."""
 
+    silenced = False
+    """Set for ``libDestroy`` at exit: its chatter would reach logging handlers whose
+    streams the interpreter (or pytest) has already closed."""
+
     def write(self, entry: object) -> None:
+        if _LogWriter.silenced:
+            return
         level = _LEVELS.get(int(entry.level), logging.DEBUG)  # type: ignore[attr-defined]
         log.log(level, "%s", str(entry.msg).rstrip())  # type: ignore[attr-defined]
 
@@ -147,6 +153,7 @@ class Engine:
         self._idle_ports.clear()
         self._ports.clear()
         self.destroyed = True
+        _LogWriter.silenced = True
         self.ep.libDestroy()
 
 

@@ -546,9 +546,14 @@ class DesktopController(QObject):
 
     def test_devices(self) -> None:
         result = self.softphone.test_call()
-        self.window.show_message(
-            self.tr("Audio test: %1").replace("%1", result.detail or result.code)
-        )
+        outcome = {
+            "ok": self.tr("the audio path works"),
+            "no_device": self.tr("the audio path works, but no microphone or speaker was found"),
+            "no_tone": self.tr("the test tone did not come back"),
+            "busy": self.tr("not possible during a call"),
+        }.get(result.code, result.code)
+        log.info("audio test: %s (%s)", result.code, result.detail)
+        self.window.show_message(self.tr("Audio test: %1").replace("%1", outcome))
 
     # --- team lead --------------------------------------------------------------------------
 

@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
         self.logout_action.triggered.connect(self.logout_requested)
         agent.addAction(self.logout_action)
 
-        panels = bar.addMenu(self.tr("&Panels"))
+        panels = bar.addMenu(self.tr("Pa&nels"))
         titles = {
             "notices": self.tr("Notices"),
             "kb": self.tr("Knowledge base"),

@@ -455,7 +455,7 @@ class BsArea(QMdiArea):
             (self.tr("Mi&nimise"), self.minimize),
             (self.tr("&Restore"), self.restore),
             (self.tr("Bring to &front"), self.bring_to_front),
-            (self.tr("Bring &forward"), self.bring_forward),
+            (self.tr("Bring for&ward"), self.bring_forward),
             (self.tr("Send &backward"), self.send_backward),
             (self.tr("Send to bac&k"), self.send_to_back),
             (self.tr("C&lose"), self.close_panel),
