@@ -11,7 +11,6 @@ installed."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,9 @@ from cti_server.store.models import AuditEntry, IvrFlow
 from cti_server.ws import TransportConfig
 from shared.config import PathSettings, ServerSettings, Settings
 from shared.ivr import parse_flow, validate
+from tests.cti_server.web.browser_support import chromium_driver, needs_chromium
 from tests.cti_server.web.conftest import FAST_HASHER
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 FLOW = "tier:gold"
 
 webdriver: Any = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
@@ -38,12 +36,7 @@ webdriver: Any = pytest.importorskip("selenium.webdriver", reason="selenium not 
 pytestmark = [
     pytest.mark.asyncio,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() or shutil.which("chromium"))
-        or not (Path(CHROMEDRIVER).exists() or shutil.which("chromedriver")),
-        reason="Debian chromium / chromium-driver not installed (apt-get install chromium "
-        "chromium-driver; scripts/bootstrap.sh does it)",
-    ),
+    needs_chromium,
 ]
 
 
@@ -73,28 +66,7 @@ async def app(tmp_path: Path) -> AsyncIterator[CtiApp]:
 
 
 def _driver(profile: Path) -> Any:
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        "--lang=en-US",
-        "--window-size=1600,1000",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    service = Service(shutil.which("chromedriver") or CHROMEDRIVER)
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(20)
-    return driver
+    return chromium_driver(profile, lang="en-US", size=(1600, 1000))
 
 
 def _design(base: str, profile: Path, shot: Path) -> list[str]:

@@ -8,7 +8,6 @@ Skipped (with the reason) only where ``chromium`` / ``chromium-driver`` are not 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,22 +19,15 @@ from sqlalchemy.orm import sessionmaker
 from cti_server.store.models import AuditEntry
 from cti_server.store.recordings import store_recording
 from tests.cti_server.http.http_support import running_stack
+from tests.cti_server.web.browser_support import chromium_driver, needs_chromium
 from tests.cti_server.web.conftest import FAST_HASHER
 from tests.cti_server.web.test_web_recordings import add_call, tone_wav
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 webdriver: Any = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() or shutil.which("chromium"))
-        or not (Path(CHROMEDRIVER).exists() or shutil.which("chromedriver")),
-        reason="Debian chromium / chromium-driver not installed (apt-get install chromium "
-        "chromium-driver; scripts/bootstrap.sh does it)",
-    ),
+    needs_chromium,
 ]
 
 SECONDS = 80.0
@@ -61,31 +53,11 @@ def served(make_web_db: Callable[[str], sa.Engine]) -> Iterator[tuple[str, sa.En
 
 
 def _driver(profile: Path) -> Any:
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        "--lang=en-US",
-        "--autoplay-policy=no-user-gesture-required",
-        "--mute-audio",
-        "--window-size=1280,900",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    service = Service(shutil.which("chromedriver") or CHROMEDRIVER)
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(20)
-    driver.set_script_timeout(20)
-    return driver
+    return chromium_driver(
+        profile,
+        lang="en-US",
+        extra=("--autoplay-policy=no-user-gesture-required", "--mute-audio"),
+    )
 
 
 LOAD = """

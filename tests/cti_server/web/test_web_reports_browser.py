@@ -7,7 +7,6 @@ Skipped (with the reason) only where ``chromium`` / ``chromium-driver`` are not 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,21 +16,14 @@ import sqlalchemy as sa
 
 from tests.cti_server.http.http_support import running_stack
 from tests.cti_server.web import test_web_reports as seeded
+from tests.cti_server.web.browser_support import chromium_driver, needs_chromium
 from tests.cti_server.web.conftest import FAST_HASHER
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 webdriver: Any = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() or shutil.which("chromium"))
-        or not (Path(CHROMEDRIVER).exists() or shutil.which("chromedriver")),
-        reason="Debian chromium / chromium-driver not installed (apt-get install chromium "
-        "chromium-driver; scripts/bootstrap.sh does it)",
-    ),
+    needs_chromium,
 ]
 
 
@@ -44,28 +36,7 @@ def base_url(make_web_db: Callable[[str], sa.Engine]) -> Iterator[str]:
 
 
 def _driver(profile: Path) -> Any:
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        "--lang=en-US",
-        "--window-size=1280,900",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    service = Service(shutil.which("chromedriver") or CHROMEDRIVER)
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(20)
-    return driver
+    return chromium_driver(profile, lang="en-US")
 
 
 def test_team_lead_opens_a_report_with_a_service_level_chart(base_url: str, tmp_path: Path) -> None:
