@@ -13,7 +13,7 @@ import cti_server.switch.__main__ as switch_main
 from cti_server.switch.__main__ import SipUsersError, load_sip_users
 from shared.config import load_settings
 from tests.cti_server.switch.core.conftest import ROOT, PhoneFactory
-from tests.cti_server.switch.sip.sip_support import free_port
+from tests.e2e.e2e_support import free_port  # free for UDP and TCP: the switch binds both
 
 
 def test_core_sip_users_file_is_read_and_bad_files_fail_clearly(tmp_path: Path) -> None:

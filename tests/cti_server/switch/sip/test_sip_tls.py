@@ -41,6 +41,7 @@ from cti_server.switch.sip.transaction import LoopScheduler
 from cti_server.switch.sip.transport import TlsConfig, TlsConfigError, TlsHandshakeError
 from shared.config import Settings
 from tests.cti_server.switch.sip.sip_support import FAST, SIPP, free_port
+from tests.e2e.e2e_support import free_port as free_udp_and_tcp_port
 
 OPENSSL = shutil.which("openssl")
 ROOT = Path(__file__).resolve().parents[4]
@@ -343,7 +344,9 @@ async def test_sip_tls_switch_process_accepts_register_over_tls(
     """``python -m cti_server.switch --sip-tls-port …``: a phone registers over TLS."""
     if shutil.which("rtpengine") is None and not Path("/usr/bin/rtpengine").exists():
         pytest.skip("rtpengine not installed")
-    tls_port, udp_port = free_port(socket.SOCK_STREAM), free_port()
+    # the switch listens on sip_port over UDP *and* TCP: a port free for both (workers
+    # of the test run pick ports at the same time)
+    tls_port, udp_port = free_port(socket.SOCK_STREAM), free_udp_and_tcp_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cti_server.switch", "--demo", "--standalone",
         "--set", f"switch.sip_port={udp_port}", "--set", "switch.rtpengine_ng=127.0.0.1:0",
