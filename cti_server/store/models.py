@@ -1274,3 +1274,119 @@ class QaComment(Base):
     author: Mapped[str] = mapped_column(sa.String(ID_LEN))
     text: Mapped[str] = mapped_column(sa.Text)
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# --- outbound lists (issue 9: import, extraction sets, target lists, DNC, cooling) -------
+
+
+class ObSource(Base):
+    """One import of a 2-D table (file or SQL table/query) into ``ob_source_rows``."""
+
+    __tablename__ = "ob_sources"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    """``csv``, ``xlsx``, ``xls`` or ``sql``."""
+    origin: Mapped[str] = mapped_column(sa.Text, default="")
+    """File name, or the SQLAlchemy URL (password masked) and table/query."""
+    columns: Mapped[list[str]] = mapped_column(JSONType)
+    state: Mapped[str] = mapped_column(sa.String(16), default="importing")
+    """``importing``, ``succeeded``, ``refused`` (nothing kept) or ``failed``."""
+    rows_imported: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ObSourceRow(Base):
+    """One imported row: every source field kept as text, keyed by its column name."""
+
+    __tablename__ = "ob_source_rows"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(
+        BigIntPK, sa.ForeignKey("ob_sources.id", ondelete="CASCADE"), index=True
+    )
+    line: Mapped[int] = mapped_column(sa.Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class ObExtractionSet(Base):
+    """Saved conditions + field mapping + classification over one source's rows."""
+
+    __tablename__ = "ob_extraction_sets"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    classification: Mapped[str] = mapped_column(sa.String(16))
+    source_id: Mapped[int | None] = mapped_column(
+        BigIntPK, sa.ForeignKey("ob_sources.id", ondelete="SET NULL"), nullable=True
+    )
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    mapping: Mapped[dict[str, str]] = mapped_column(JSONType)
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ObTargetList(Base):
+    """A list of targets to call (made by running an extraction set, or by hand)."""
+
+    __tablename__ = "ob_target_lists"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    classification: Mapped[str] = mapped_column(sa.String(16))
+    set_id: Mapped[int | None] = mapped_column(
+        BigIntPK, sa.ForeignKey("ob_extraction_sets.id", ondelete="SET NULL"), nullable=True
+    )
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ObTargetRecord(Base):
+    """One target: required phone, name, account, region, type; the dialer's state."""
+
+    __tablename__ = "ob_target_records"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    list_id: Mapped[int] = mapped_column(
+        BigIntPK, sa.ForeignKey("ob_target_lists.id", ondelete="CASCADE"), index=True
+    )
+    phone: Mapped[str] = mapped_column(sa.String(NUMBER_LEN), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    account: Mapped[str] = mapped_column(sa.String(100))
+    region: Mapped[str] = mapped_column(sa.String(100))
+    type: Mapped[str] = mapped_column(sa.String(100))
+    tier: Mapped[str] = mapped_column(sa.String(100), default="")
+    brand: Mapped[str] = mapped_column(sa.String(100), default="")
+    complaint: Mapped[str] = mapped_column(sa.Text, default="")
+    source_row_id: Mapped[int | None] = mapped_column(BigIntPK, nullable=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="new")
+    """``new``, ``scheduled``, ``dialling``, ``done``, ``failed`` (the dialer moves it)."""
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_result: Mapped[str] = mapped_column(sa.String(32), default="")
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ObDoNotCall(Base):
+    """A number never dialled by outbound campaigns."""
+
+    __tablename__ = "ob_dnc"
+
+    number: Mapped[str] = mapped_column(sa.String(NUMBER_LEN), primary_key=True)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    added_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    added_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ObCooling(Base):
+    """When a number was last dialled (the cooling period runs from here)."""
+
+    __tablename__ = "ob_cooling"
+
+    number: Mapped[str] = mapped_column(sa.String(NUMBER_LEN), primary_key=True)
+    last_dialled_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -36,6 +36,7 @@ from . import (
     data,
     ivr_designer,  # IVR flow designer (R-IVR-5)
     knowledge,  # knowledge base (知识库)
+    outbound,  # outbound lists: import, extraction sets, target records, DNC (issue 9)
     payments,  # customer queries and recharge (R-BIZ-4, R-BIZ-6)
     qa,  # QA scorecards and the agent QA report (R-SUP-3)
     recordings,  # recording search and playback (R-SUP-3)
@@ -655,6 +656,7 @@ def _routes() -> list[Route | Mount]:
         *tiers.routes(get, post),
         *recordings.routes(get, post),
         *qa.routes(get, post),
+        *outbound.routes(get, post),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 
