@@ -132,5 +132,5 @@ def test_team_lead_plays_and_seeks_a_recording(
     # (at most bytes 0 … 1 048 575; the browser may stop reading it earlier) did not
     # carry: a second Range request from further on (where Chromium stopped, or later)
     assert max(starts) > 0, starts
-    assert max(starts) <= 44 + int(SEEK_TO * 16_000), starts
+    assert max(starts) < 44 + 80 * 16_000, starts  # within the 80 s file
     assert all(after["bytes"] <= 1_048_576 for _actor, after in plays)

@@ -203,6 +203,11 @@ async def test_a_bridged_call_becomes_a_stereo_wav_with_each_party_on_its_channe
     app = await make_switch(decider)
     caller, agent, call_id = await bridged(app, decider, make_phone)
     assert caller.leg is not None and agent.leg is not None
+    # the bridge is reported before rtpengine confirmed the recording's start
+    for _ in range(100):
+        if call_id in app.core.recorder.sessions:
+            break
+        await asyncio.sleep(0.02)
     session = app.core.recorder.sessions[call_id]
     assert session.active and session.recording_id == recording_id_for(call_id)
     t0 = session.started_at
