@@ -62,7 +62,7 @@ from shared.protocol.desktop import (
     WebTokenRequest,
     WebTokenResult,
 )
-from shared.protocol.errors import ErrorCode, ProtocolError
+from shared.protocol.errors import ProtocolError
 from shared.protocol.handshake import ClientKind, PasswordCredentials, Snapshot, Welcome
 from shared.protocol.system import SystemMode, SystemNotice
 
@@ -704,10 +704,6 @@ class DesktopController(QObject):
     def _problem(self, text: str) -> None:
         self.problems.append(text)
         self.window.show_message(text)
-
-
-def _is(error: Exception, code: ErrorCode) -> bool:
-    return isinstance(error, ProtocolError) and error.code is code
 
 
 # --- the application -------------------------------------------------------------------------
