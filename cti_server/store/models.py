@@ -1390,3 +1390,93 @@ class ObCooling(Base):
 
     number: Mapped[str] = mapped_column(sa.String(NUMBER_LEN), primary_key=True)
     last_dialled_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+# --- outbound campaigns, scripts, questionnaires, attempts (issue 9, 0110_campaigns) ------
+
+
+class CmpScript(Base):
+    """A call guide: ordered text sections (``{"title", "text"}``) with {placeholders}."""
+
+    __tablename__ = "cmp_scripts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    sections: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CmpQuestionnaire(Base):
+    """Ordered questions with branching (validated by ``store.campaigns``)."""
+
+    __tablename__ = "cmp_questionnaires"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CmpCampaign(Base):
+    """An outbound campaign: target list, dial mode, pacing, strategy JSON, state."""
+
+    __tablename__ = "cmp_campaigns"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    classification: Mapped[str] = mapped_column(sa.String(16))
+    list_id: Mapped[int | None] = mapped_column(
+        BigIntPK, sa.ForeignKey("ob_target_lists.id", ondelete="SET NULL"), nullable=True
+    )
+    dial_mode: Mapped[str] = mapped_column(sa.String(16))
+    power_ratio: Mapped[float] = mapped_column(sa.Float, default=2.0)
+    abandon_ceiling: Mapped[float] = mapped_column(sa.Float, default=0.03)
+    strategy: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    state: Mapped[str] = mapped_column(sa.String(16), default="draft")
+    script_id: Mapped[int | None] = mapped_column(
+        BigIntPK, sa.ForeignKey("cmp_scripts.id", ondelete="SET NULL"), nullable=True
+    )
+    questionnaire_id: Mapped[int | None] = mapped_column(
+        BigIntPK, sa.ForeignKey("cmp_questionnaires.id", ondelete="SET NULL"), nullable=True
+    )
+    created_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CmpAttempt(Base):
+    """One dial attempt of a campaign and its outcome (append-only)."""
+
+    __tablename__ = "cmp_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        BigIntPK, sa.ForeignKey("cmp_campaigns.id", ondelete="CASCADE"), index=True
+    )
+    record_id: Mapped[int | None] = mapped_column(BigIntPK, nullable=True)
+    phone: Mapped[str] = mapped_column(sa.String(NUMBER_LEN))
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    right_party: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    conversion: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    agent_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN), nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class CmpAnswer(Base):
+    """One questionnaire answer given during an attempt (append-only)."""
+
+    __tablename__ = "cmp_answers"
+    __table_args__ = (sa.UniqueConstraint("attempt_id", "question_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    attempt_id: Mapped[int] = mapped_column(
+        BigIntPK, sa.ForeignKey("cmp_attempts.id", ondelete="CASCADE"), index=True
+    )
+    questionnaire_id: Mapped[int | None] = mapped_column(BigIntPK, nullable=True)
+    question_id: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    value: Mapped[Any] = mapped_column(JSONType)
+    answered_by: Mapped[str] = mapped_column(sa.String(ID_LEN))
+    answered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -32,6 +32,7 @@ from cti_server.store.models import Role
 
 from . import (
     admin,  # administration console (R-SKILL-1..3, R-TIER-1..3)
+    campaigns,  # outbound campaigns, scripts, questionnaires, statistics (issue 9)
     care,  # care plans (R-BIZ-8)
     data,
     ivr_designer,  # IVR flow designer (R-IVR-5)
@@ -657,6 +658,7 @@ def _routes() -> list[Route | Mount]:
         *recordings.routes(get, post),
         *qa.routes(get, post),
         *outbound.routes(get, post),
+        *campaigns.routes(get, post),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 
