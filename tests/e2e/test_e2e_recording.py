@@ -70,6 +70,7 @@ class Centre:
         self.url, self.web, self.sip = url, web, sip
         self.phones: dict[str, Phone] = {}
         self.desks: dict[str, CtiClient] = {}
+        self.switch: LoggedProcess | None = None
 
 
 @pytest_asyncio.fixture
@@ -112,6 +113,7 @@ async def centre(tmp_path: Path) -> AsyncIterator[Centre]:
     cc = Centre(
         f"ws://127.0.0.1:{ws_port}", f"http://127.0.0.1:{http_port}", ("127.0.0.1", sip_port)
     )
+    cc.switch = switch
     try:
         await asyncio.gather(server.start(), switch.start())
         await server.wait_for(r"listening on 127\.0\.0\.1:\d+", timeout=60)
@@ -170,6 +172,10 @@ async def test_an_answered_call_is_recorded_and_played_on_the_server(centre: Cen
     call_id = agent.answered[0]
     assert (await expect(cc.desks[agent.user], CallEstablished, timeout=10)).call_id == call_id
 
+    # rtpengine confirms the recording's start a moment after the bridge (longer on a
+    # loaded machine): the parties speak once it records
+    assert cc.switch is not None
+    await cc.switch.wait_for(rf"{call_id}: recording \S+ started", timeout=10)
     await asyncio.sleep(0.3)
     await send_tone(caller.media, CALLER_HZ, 1.0)
     await send_tone(agent.media, AGENT_HZ, 1.0)
