@@ -31,7 +31,7 @@ from cti_server.store.models import Role
 from . import outbound_data as od
 from .i18n import MESSAGES
 from .session import same_token
-from .tiers_data import UploadRefused
+from .uploads import UploadRefused
 
 if TYPE_CHECKING:
     from .pages import Handler, WebRequest

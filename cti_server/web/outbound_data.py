@@ -5,12 +5,10 @@ blocking data functions over :mod:`cti_server.store.outbound_lists`."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import logging
 import secrets
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -26,11 +24,10 @@ from cti_server.store import outbound_lists as ob
 from cti_server.store.models import ObSource, ObTargetList, ObTargetRecord, utcnow
 from cti_server.store.tier_refresh import mask_url
 
-from .tiers_data import Upload, UploadRefused
+from .uploads import Upload, UploadShelf
 
 log = logging.getLogger(__name__)
 
-UPLOAD_TTL = dt.timedelta(hours=2)
 PAGE_SIZE = 50
 
 
@@ -71,62 +68,24 @@ class ObJobs:
     max_bytes: int = 1 << 30
     keep_jobs: int = 50
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _uploads: dict[str, Upload] = field(default_factory=dict)
+    uploads: UploadShelf = field(init=False)
     _jobs: OrderedDict[str, Job] = field(default_factory=OrderedDict)
     _executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="web-ob-import")
     )
 
+    def __post_init__(self) -> None:
+        self.uploads = UploadShelf(
+            "ob", ob.FILE_SUFFIXES, upload_dir=self.upload_dir, max_bytes=self.max_bytes
+        )
+
     async def receive(
         self, chunks: AsyncIterator[bytes], *, actor: str, name: str, declared: int | None
     ) -> Upload:
-        base = Path(name.replace("\\", "/")).name.strip() or "upload.csv"
-        suffix = Path(base).suffix.lower()
-        if suffix not in ob.FILE_SUFFIXES:
-            raise UploadRefused("ob_err_type")
-        if declared is not None and declared > self.max_bytes:
-            raise UploadRefused("ob_err_too_large", 413, mb=self.max_bytes >> 20)
-        if self.upload_dir is not None:
-            self.upload_dir.mkdir(parents=True, exist_ok=True)
-        self._expire()
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, deleted later
-            prefix="ob-upload-", suffix=suffix, dir=self.upload_dir, delete=False
-        )
-        path = Path(handle.name)
-        size = 0
-        try:
-            with handle:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise UploadRefused("ob_err_too_large", 413, mb=self.max_bytes >> 20)
-                    if chunk:
-                        await asyncio.to_thread(handle.write, chunk)
-            if size == 0:
-                raise UploadRefused("ob_err_empty")
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        upload = Upload(secrets.token_hex(8), actor, base, path, size, utcnow())
-        with self._lock:
-            self._uploads[upload.id] = upload
-        return upload
-
-    def _expire(self) -> None:
-        limit = utcnow() - UPLOAD_TTL
-        with self._lock:
-            old = [u for u in self._uploads.values() if u.created_at < limit]
-            for upload in old:
-                del self._uploads[upload.id]
-        for upload in old:
-            upload.path.unlink(missing_ok=True)
+        return await self.uploads.receive(chunks, actor=actor, name=name, declared=declared)
 
     def upload(self, upload_id: str, actor: str) -> Upload:
-        with self._lock:
-            upload = self._uploads.get(upload_id)
-        if upload is None or upload.actor != actor:
-            raise LookupError(upload_id)
-        return upload
+        return self.uploads.get(upload_id, actor)
 
     def _new_job(self, actor: str, origin: str, valid_rows_only: bool) -> Job:
         job = Job(secrets.token_hex(8), actor, origin, valid_rows_only, utcnow())
@@ -140,9 +99,8 @@ class ObJobs:
     def start_file(
         self, upload: Upload, *, name: str, required: list[str], valid_rows_only: bool
     ) -> Job:
-        with self._lock:
-            if self._uploads.pop(upload.id, None) is None:
-                raise LookupError(upload.id)
+        if not self.uploads.take(upload.id):
+            raise LookupError(upload.id)
         job = self._new_job(upload.actor, upload.name, valid_rows_only)
         opener = lambda: ob.open_file(upload.path, name=upload.name)  # noqa: E731
         self._executor.submit(self._run, job, opener, name, required, upload)
@@ -206,7 +164,7 @@ class ObJobs:
             job.rows_done = report.rows_read if report is not None else job.rows_done
             if upload is not None:
                 if job.state == "refused":
-                    self._uploads[upload.id] = upload  # can be retried with valid rows only
+                    self.uploads.put_back(upload)  # can be retried with valid rows only
                     job.retry_upload = upload.id
                 else:
                     upload.path.unlink(missing_ok=True)
@@ -240,11 +198,7 @@ class ObJobs:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
-        with self._lock:
-            uploads = list(self._uploads.values())
-            self._uploads.clear()
-        for upload in uploads:
-            upload.path.unlink(missing_ok=True)
+        self.uploads.discard_all()
 
 
 def preview_upload(upload: Upload) -> ob.Preview:

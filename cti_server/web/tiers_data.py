@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import datetime as dt
@@ -26,7 +25,6 @@ import io
 import logging
 import re
 import secrets
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
@@ -55,13 +53,13 @@ from cti_server.store.numbers import normalise
 from cti_server.store.tier_import import FIELDS, REQUIRED_FIELDS, RowError
 
 from .data import Refused, WebUser
+from .uploads import Upload, UploadRefused, UploadShelf
 
 log = logging.getLogger("cti_server.web.tiers")
 
 PAGE_SIZE = 50
 PREVIEW_ROWS = 10
 SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
-UPLOAD_TTL = dt.timedelta(hours=2)
 _NUMBER_SPLIT = re.compile(r"[\s;,|\u3001\uff1b\uff0c\uff5c]+")
 _SOURCE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 MASK = "***"
@@ -82,16 +80,6 @@ class Stale(Exception):
 
 
 # --- uploads and import jobs ---------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Upload:
-    id: str
-    actor: str
-    name: str
-    path: Path
-    size: int
-    created_at: dt.datetime
 
 
 @dataclass(slots=True)
@@ -120,16 +108,6 @@ class _Cancelled(Exception):
     """Raised from the progress callback when the server stops (between chunks)."""
 
 
-class UploadRefused(Exception):
-    """An upload the server does not take: ``key`` is the catalogue text."""
-
-    def __init__(self, key: str, status: int = 422, **params: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.status = status
-        self.params = params
-
-
 class TierJobs:
     """Uploads waiting for their mapping and import jobs (one runs at a time)."""
 
@@ -146,11 +124,15 @@ class TierJobs:
         self.engine = engine
         self.sessions = sessions
         self.directory = directory
-        self.upload_dir = upload_dir
-        self.max_bytes = max_bytes
+        self.uploads = UploadShelf(
+            "tier",
+            SUFFIXES,
+            refused={".xls": "tier_err_xls"},
+            upload_dir=upload_dir,
+            max_bytes=max_bytes,
+        )
         self._keep = keep_jobs
         self._lock = threading.Lock()
-        self._uploads: dict[str, Upload] = {}
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-tier-import")
         self._closing = threading.Event()
@@ -159,64 +141,18 @@ class TierJobs:
         self, chunks: AsyncIterator[bytes], *, actor: str, name: str, declared: int | None
     ) -> Upload:
         """Stream the request body to a file; refuses types the importer cannot read."""
-        base = Path(name.replace("\\", "/")).name.strip() or "upload.csv"
-        suffix = Path(base).suffix.lower()
-        if suffix == ".xls":
-            raise UploadRefused("tier_err_xls")
-        if suffix not in SUFFIXES:
-            raise UploadRefused("tier_err_type")
-        if declared is not None and declared > self.max_bytes:
-            raise UploadRefused("tier_err_too_large", 413, mb=self.max_bytes // (1 << 20))
-        if self.upload_dir is not None:
-            self.upload_dir.mkdir(parents=True, exist_ok=True)
-        self._expire()
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, deleted by the job
-            prefix="tier-upload-", suffix=suffix, dir=self.upload_dir, delete=False
-        )
-        path = Path(handle.name)
-        size = 0
-        try:
-            with handle:
-                async for chunk in chunks:
-                    if not chunk:
-                        continue
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise UploadRefused("tier_err_too_large", 413, mb=self.max_bytes >> 20)
-                    await asyncio.to_thread(handle.write, chunk)
-            if size == 0:
-                raise UploadRefused("tier_err_empty")
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        upload = Upload(secrets.token_hex(8), actor, base, path, size, utcnow())
-        with self._lock:
-            self._uploads[upload.id] = upload
-        return upload
-
-    def _expire(self) -> None:
-        limit = utcnow() - UPLOAD_TTL
-        with self._lock:
-            old = [u for u in self._uploads.values() if u.created_at < limit]
-            for upload in old:
-                del self._uploads[upload.id]
-        for upload in old:
-            upload.path.unlink(missing_ok=True)
+        return await self.uploads.receive(chunks, actor=actor, name=name, declared=declared)
 
     def upload(self, upload_id: str, actor: str) -> Upload:
-        with self._lock:
-            upload = self._uploads.get(upload_id)
-        if upload is None or upload.actor != actor:
-            raise LookupError(upload_id)
-        return upload
+        return self.uploads.get(upload_id, actor)
 
     def preview(self, upload: Upload) -> tr.Preview:
         return tr.preview(upload.path, rows=PREVIEW_ROWS)
 
     def start(self, upload: Upload, *, mapping: Mapping[str, str], valid_rows_only: bool) -> Job:
+        if not self.uploads.take(upload.id):
+            raise LookupError(upload.id)  # already imported
         with self._lock:
-            if self._uploads.pop(upload.id, None) is None:
-                raise LookupError(upload.id)  # already imported
             job = Job(
                 secrets.token_hex(8),
                 upload.actor,
@@ -257,7 +193,7 @@ class TierJobs:
             outcome = tr.Outcome("failed", message=f"{type(exc).__name__}: {exc}")
         with self._lock:
             if outcome.state == "refused" and not self._closing.is_set():
-                self._uploads[upload.id] = upload  # nothing written: the file can be retried
+                self.uploads.put_back(upload)  # nothing written: the file can be retried
                 job.retry_upload = upload.id
             else:
                 upload.path.unlink(missing_ok=True)
@@ -322,11 +258,7 @@ class TierJobs:
         """Stop a running import after its current chunk (earlier chunks stay)."""
         self._closing.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
-        with self._lock:
-            uploads = list(self._uploads.values())
-            self._uploads.clear()
-        for upload in uploads:
-            upload.path.unlink(missing_ok=True)
+        self.uploads.discard_all()
 
 
 def errors_csv(errors: list[RowError]) -> str:
